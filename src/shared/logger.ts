@@ -1,0 +1,43 @@
+import { redact } from './redact.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** A structured logger. Always writes to a stream that is not stdout in `serve`. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  format?: 'json' | 'pretty';
+  /** Where lines go; stderr unless a test passes its own. */
+  write?: (line: string) => void;
+}
+
+/** Creates a logger whose every line passes through {@link redact}. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const min = ORDER[options.level ?? 'info'];
+  const format = options.format ?? 'pretty';
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
+    if (ORDER[level] < min) return;
+    const line =
+      format === 'json'
+        ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })
+        : `seed-mcp ${level}: ${msg}${fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}`;
+    write(redact(line));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,29 @@
+/**
+ * Redaction of secrets in text that may reach a terminal or a log: bearer tokens, JWTs, and the
+ * values of OAuth parameters that carry codes, verifiers, tokens or secrets.
+ */
+
+const SECRET_PARAMS = [
+  'code',
+  'code_verifier',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'client_secret',
+  'device_code',
+  'token',
+  'password',
+  'assertion',
+];
+
+const PARAM_RE = new RegExp(`([?&#\\s"']|^)(${SECRET_PARAMS.join('|')})(=|"\\s*:\\s*")([^&\\s"']+)`, 'gi');
+const JWT_RE = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
+const BEARER_RE = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+
+/** Returns `text` with anything that looks like a credential replaced by `[REDACTED]`. */
+export function redact(text: string): string {
+  return text
+    .replace(JWT_RE, '[REDACTED]')
+    .replace(BEARER_RE, '$1 [REDACTED]')
+    .replace(PARAM_RE, '$1$2$3[REDACTED]');
+}

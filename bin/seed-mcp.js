@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 import { main } from '../dist/cli.js';
 
+// `seed-mcp --help | head` closes the pipe early: that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 main(process.argv).then((code) => {
   process.exitCode = code;
 });

@@ -1,0 +1,100 @@
+import { Option, type Command } from 'commander';
+import type { LoginProgress, LoginResult } from '../../local/login.js';
+import { formatExpiry, interactive, loadSettings, loadStore, who, writeJson, type CliContext } from '../context.js';
+import type { RunFn } from '../main.js';
+
+interface LoginOpts {
+  issuer?: string;
+  clientId?: string;
+  clientSecretFile?: string;
+  scope?: string;
+  resource?: string | false;
+  port?: string;
+  browser: boolean;
+  browserCommand?: string;
+  device?: boolean;
+  json?: boolean;
+  redirectHost?: string;
+  timeout: string;
+  assumePkce?: boolean;
+  prompt?: string;
+}
+
+/** The line that ends a successful sign-in. */
+export function loginSummary(r: LoginResult): string {
+  return `Signed in to ${r.issuer} as ${who(r)}${r.profile !== 'default' ? ` (profile ${r.profile})` : ''}, token valid until ${formatExpiry(r.expiresAt)}${r.hasRefreshToken ? ', refreshed automatically' : ''}. Tokens stored in ${r.store}.`;
+}
+
+export function registerLogin(program: Command, ctx: CliContext, run: RunFn): void {
+  program
+    .command('login')
+    .description('sign in through the browser (authorization code + PKCE) and store the tokens')
+    .argument('[resource_url]', 'an MCP server URL: discover its identity provider (RFC 9728) and ask for a token for it')
+    .option('--issuer <url>', 'OpenID Connect issuer URL of your IdP (env SEED_MCP_ISSUER)')
+    .option('--client-id <id>', 'OAuth client id registered for seed-mcp (env SEED_MCP_CLIENT_ID)')
+    .option('--client-secret-file <path>', 'file holding the client secret, for a confidential client (env SEED_MCP_CLIENT_SECRET_FILE)')
+    .option('--scope <scopes>', 'scopes to ask for (default "openid profile email offline_access"; env SEED_MCP_SCOPES)')
+    .option('--resource <url>', 'RFC 8707 resource (audience) to ask a token for (env SEED_MCP_RESOURCE)')
+    .option('--no-resource', 'never send the resource parameter (Entra ID rejects it: AADSTS9010010)')
+    .option('--port <port>', 'loopback port for the redirect (default: a free one)')
+    .option('--no-browser', 'do not open a browser; print the URL to open')
+    .option('--browser-command <cmd>', 'command that opens the URL (default: $BROWSER, else the system browser)')
+    .option('--device', 'use the device flow (RFC 8628), for SSH sessions and machines without a browser')
+    .addOption(new Option('--redirect-host <host>', 'host name in the redirect URI, for IdPs that registered localhost').choices(['127.0.0.1', 'localhost']))
+    .option('--timeout <seconds>', 'give up waiting for the browser after this long', '300')
+    .option('--assume-pkce', 'use an IdP that supports PKCE S256 without advertising it (Entra ID)')
+    .option('--prompt <value>', 'OIDC prompt to send (default: consent when asking for offline_access; "default" sends none)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ seed-mcp login --issuer https://acme.okta.com/oauth2/default --client-id 0oa1b2c3
+  $ seed-mcp login https://mcp.example.com/mcp --client-id seed-cli
+  $ seed-mcp login --device --profile work          # over SSH
+  $ seed-mcp login --issuer https://login.microsoftonline.com/TENANT/v2.0 --client-id ID --no-resource --assume-pkce`,
+    )
+    .action(async (resourceUrl: string | undefined, opts: LoginOpts, cmd: Command) => {
+      await run(opts.json, async () => {
+        const timeoutSec = Number(opts.timeout);
+        if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+          const { SeedError } = await import('../../shared/errors.js');
+          throw new SeedError('USAGE', `could not use --timeout ${opts.timeout}: it must be a positive number of seconds`);
+        }
+        const settings = await loadSettings(ctx, { ...opts, profile: cmd.optsWithGlobals().profile as string | undefined });
+        const store = await loadStore(ctx, settings);
+        const [{ login }, { createBrowser }] = await Promise.all([import('../../local/login.js'), import('../../local/browser.js')]);
+        const browser = createBrowser({ command: settings.browserCommand, logger: ctx.logger });
+        const input = { settings, resourceUrl, openBrowser: opts.browser, device: Boolean(opts.device), timeoutMs: timeoutSec * 1000 };
+
+        if (interactive(ctx, opts.json)) {
+          const { renderLogin } = await import('../ui/login-view.js');
+          const view = renderLogin(ctx.stderr);
+          try {
+            const result = await login(input, { store, browser, logger: ctx.logger, onProgress: view.update, signal: ctx.signal });
+            await view.done(loginSummary(result));
+            return 0;
+          } catch (err) {
+            await view.close();
+            throw err;
+          }
+        }
+
+        const onProgress = (e: LoginProgress) => {
+          if (e.type === 'authorize') {
+            ctx.stderr.write(
+              e.browserOpened
+                ? `Opened the browser to sign in. If it did not open, visit:\n  ${e.url}\nWaiting for the sign-in to finish (Ctrl-C to cancel)…\n`
+                : `Open this URL in a browser to sign in:\n  ${e.url}\nWaiting for the sign-in to finish (Ctrl-C to cancel)…\n`,
+            );
+          } else if (e.type === 'device') {
+            ctx.stderr.write(`To sign in, open ${e.verificationUri} and enter the code ${e.userCode}\n${e.verificationUriComplete ? `  (or open ${e.verificationUriComplete})\n` : ''}Waiting for approval (code valid ${Math.round(e.expiresIn / 60)} min; Ctrl-C to cancel)…\n`);
+          }
+        };
+        const result = await login(input, { store, browser, logger: ctx.logger, onProgress, signal: ctx.signal });
+        if (opts.json) writeJson(ctx, result);
+        else ctx.stdout.write(loginSummary(result) + '\n');
+        return 0;
+      });
+    });
+}

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { formatExpiry, loadSettings, loadStore, who, writeJson, type CliContext } from '../context.js';
+import type { RunFn } from '../main.js';
+
+export function registerStatus(program: Command, ctx: CliContext, run: RunFn): void {
+  program
+    .command('status')
+    .description('show who is signed in, the issuer, scopes, expiry and where tokens are stored (exit 0 signed in, 1 not)')
+    .option('--json', 'print the status as JSON')
+    .addHelpText('after', '\nExamples:\n  $ seed-mcp status\n  $ seed-mcp status --profile work --json\n')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await run(opts.json, async () => {
+        const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });
+        const store = await loadStore(ctx, settings);
+        const { getStatus } = await import('../../local/status.js');
+        const s = await getStatus(settings, { store });
+        if (opts.json) {
+          writeJson(ctx, s);
+        } else if (!s.signedIn) {
+          ctx.stdout.write(`Not signed in (profile ${s.profile}). Tokens would be stored in ${s.store.location}.\n  → run \`seed-mcp login${s.profile !== 'default' ? ` --profile ${s.profile}` : ''}\`\n`);
+        } else {
+          const expiry = s.expiresAt ? formatExpiry(Date.parse(s.expiresAt) / 1000) : 'no expiry given';
+          ctx.stdout.write(
+            [
+              `Signed in as ${who(s)} (profile ${s.profile})`,
+              `  issuer:   ${s.issuer}`,
+              `  client:   ${s.clientId}`,
+              `  subject:  ${s.subject ?? '-'}`,
+              `  scopes:   ${s.scopes?.join(' ')}`,
+              ...(s.resource ? [`  resource: ${s.resource}`] : []),
+              `  expires:  ${expiry}${s.accessTokenValid ? '' : ' (expired)'}${s.canRefresh ? ', refreshed automatically' : ', no refresh token'}`,
+              `  stored:   ${s.store.location}`,
+            ].join('\n') + '\n',
+          );
+        }
+        return s.signedIn ? 0 : 1;
+      });
+    });
+}

@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { loadSettings, loadStore, type CliContext } from '../context.js';
+import type { RunFn } from '../main.js';
+
+export function registerToken(program: Command, ctx: CliContext, run: RunFn): void {
+  program
+    .command('token')
+    .description('print a valid access token on stdout (refreshing it first when needed), nothing else')
+    .addHelpText('after', '\nExample:\n  $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/\n')
+    .action(async (_opts: object, cmd: Command) => {
+      await run(false, async () => {
+        const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });
+        const store = await loadStore(ctx, settings);
+        const { createTokenSource } = await import('../../local/token-source.js');
+        const tokens = await createTokenSource(settings, { store, logger: ctx.logger }).get();
+        ctx.stdout.write(tokens.accessToken + '\n');
+        return 0;
+      });
+    });
+}

@@ -1,0 +1,67 @@
+import { createLogger, type Logger } from '../shared/logger.js';
+import { readProfileConfig } from '../local/profile-config.js';
+import { resolveLocalSettings, resolveProfile, type LocalFlags, type LocalSettings } from '../local/settings.js';
+import { configDir } from '../local/paths.js';
+import type { TokenStore } from '../local/token-store/types.js';
+
+/** What a command may touch of the process: the entry point builds it, tests can too. */
+export interface CliContext {
+  env: Record<string, string | undefined>;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdinIsTTY: boolean;
+  logger: Logger;
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal;
+}
+
+export function createContext(signal: AbortSignal): CliContext {
+  const env = process.env;
+  return {
+    env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    logger: createLogger({ level: (env.LOG_LEVEL as 'debug' | 'info' | 'warn' | 'error' | undefined) ?? 'info', format: env.LOG_FORMAT === 'json' ? 'json' : 'pretty' }),
+    signal,
+  };
+}
+
+/** Settings of the selected profile: flags over env over the saved profile. */
+export async function loadSettings(ctx: CliContext, flags: LocalFlags): Promise<LocalSettings> {
+  const profile = resolveProfile(flags, ctx.env);
+  const saved = await readProfileConfig(configDir(ctx.env), profile);
+  return resolveLocalSettings(flags, ctx.env, saved);
+}
+
+/** Opens the profile's token store; the `auto` fallback notice goes to stderr once. */
+export async function loadStore(ctx: CliContext, settings: LocalSettings): Promise<TokenStore> {
+  const { openTokenStore } = await import('../local/token-store/select.js');
+  return openTokenStore({ kind: settings.tokenStore, configDir: settings.configDir, warn: (m) => ctx.logger.warn(m) });
+}
+
+/** True when the person sees an interactive terminal and asked for no machine output. */
+export function interactive(ctx: CliContext, json: boolean | undefined): boolean {
+  return !json && Boolean(ctx.stdout.isTTY) && Boolean(ctx.stderr.isTTY);
+}
+
+export function writeJson(ctx: CliContext, value: unknown): void {
+  ctx.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** `2026-11-23 19:17 (in 59 min)` in local time. */
+export function formatExpiry(epochSec: number | undefined, nowMs = Date.now()): string {
+  if (epochSec === undefined) return 'no expiry given';
+  const d = new Date(epochSec * 1000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const when = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const mins = Math.round((epochSec * 1000 - nowMs) / 60_000);
+  const rel = mins >= 0 ? (mins >= 120 ? `in ${Math.round(mins / 60)} h` : `in ${mins} min`) : `${-mins} min ago`;
+  return `${when} (${rel})`;
+}
+
+/** `Alice Example <alice@example.test>` or the subject. */
+export function who(p: { name?: string; email?: string; subject?: string }): string {
+  if (p.name && p.email) return `${p.name} <${p.email}>`;
+  return p.email ?? p.name ?? p.subject ?? 'unknown user';
+}

@@ -1,0 +1,120 @@
+import { createServer } from 'node:net';
+import { isSeedError } from '../shared/errors.js';
+import { discoverIssuer } from './oidc/issuer.js';
+import type { LocalSettings } from './settings.js';
+import { probeKeychain } from './token-store/keychain.js';
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  /** false when the check did not apply (e.g. no upstream configured). */
+  ran: boolean;
+  detail: string;
+  /** What to do when it failed. */
+  fix?: string;
+}
+
+export interface DoctorDeps {
+  /** Test seam: the keychain probe. */
+  probe?: typeof probeKeychain;
+  now?: () => number;
+}
+
+const MAX_SKEW_SEC = 60;
+
+/** Runs every local-mode check and reports each one; never throws. */
+export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const probe = deps.probe ?? probeKeychain;
+
+  if (settings.tokenStore === 'auto' || settings.tokenStore === 'keychain') {
+    const result = await probe({});
+    checks.push(
+      result.ok
+        ? { name: 'keychain', ok: true, ran: true, detail: 'OS keychain answers' }
+        : {
+            name: 'keychain',
+            ok: settings.tokenStore === 'auto',
+            ran: true,
+            detail: `OS keychain unavailable (${result.reason})${settings.tokenStore === 'auto' ? '; tokens go to a 0600 file instead' : ''}`,
+            fix: 'on Linux run a Secret Service (gnome-keyring, KeePassXC) on the session D-Bus, or set SEED_MCP_TOKEN_STORE=file',
+          },
+    );
+  } else {
+    checks.push({ name: 'keychain', ok: true, ran: false, detail: `not used (SEED_MCP_TOKEN_STORE=${settings.tokenStore})` });
+  }
+
+  if (!settings.issuer || !settings.clientId) {
+    checks.push({
+      name: 'identity provider',
+      ok: false,
+      ran: true,
+      detail: `no ${!settings.issuer ? 'issuer' : 'client id'} configured for profile "${settings.profile}"`,
+      fix: 'run `seed-mcp login --issuer URL --client-id ID` (or `seed-mcp login MCP_URL`), or set SEED_MCP_ISSUER / SEED_MCP_CLIENT_ID',
+    });
+  } else {
+    try {
+      const started = performance.now();
+      const config = await discoverIssuer({ issuer: settings.issuer, clientId: settings.clientId, profile: settings.profile, assumePkce: settings.assumePkce, timeoutMs: 10_000 });
+      const ms = Math.round(performance.now() - started);
+      checks.push({ name: 'identity provider', ok: true, ran: true, detail: `${settings.issuer} discovered in ${ms} ms (PKCE S256${config.serverMetadata().device_authorization_endpoint ? ', device flow' : ''})` });
+      checks.push(await clockSkew(settings.issuer, deps.now));
+    } catch (err) {
+      checks.push({
+        name: 'identity provider',
+        ok: false,
+        ran: true,
+        detail: isSeedError(err) ? err.message : String(err),
+        fix: isSeedError(err) ? err.hint : undefined,
+      });
+    }
+  }
+
+  checks.push(await loopbackPort(settings.port));
+
+  if (settings.upstream) {
+    try {
+      const res = await fetch(settings.upstream, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}', signal: AbortSignal.timeout(10_000) });
+      await res.body?.cancel();
+      checks.push({ name: 'upstream', ok: res.status < 500, ran: true, detail: `${settings.upstream} answered HTTP ${res.status}`, ...(res.status >= 500 ? { fix: 'the upstream MCP server fails; ask its operator' } : {}) });
+    } catch (err) {
+      checks.push({ name: 'upstream', ok: false, ran: true, detail: `${settings.upstream} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, fix: 'check the URL, VPN and HTTPS_PROXY' });
+    }
+  } else {
+    checks.push({ name: 'upstream', ok: true, ran: false, detail: 'no upstream configured (SEED_MCP_UPSTREAM)' });
+  }
+  return checks;
+}
+
+async function clockSkew(issuer: string, now?: () => number): Promise<DoctorCheck> {
+  try {
+    const res = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(10_000) });
+    await res.body?.cancel();
+    const date = res.headers.get('date');
+    if (!date) return { name: 'clock', ok: true, ran: false, detail: 'the IdP sent no Date header to compare with' };
+    const skew = Math.round(((now?.() ?? Date.now()) - Date.parse(date)) / 1000);
+    const ok = Math.abs(skew) <= MAX_SKEW_SEC;
+    return {
+      name: 'clock',
+      ok,
+      ran: true,
+      detail: `local clock is ${Math.abs(skew)} s ${skew >= 0 ? 'ahead of' : 'behind'} the IdP`,
+      ...(ok ? {} : { fix: 'synchronise the system clock (NTP); tokens look expired or not yet valid otherwise' }),
+    };
+  } catch {
+    return { name: 'clock', ok: true, ran: false, detail: 'could not compare with the IdP' };
+  }
+}
+
+async function loopbackPort(port: number): Promise<DoctorCheck> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      resolve({ name: 'loopback port', ok: false, ran: true, detail: `cannot listen on 127.0.0.1:${port} (${err.code})`, fix: 'pass another --port, or omit it for a free one' }),
+    );
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as { port: number }).port;
+      server.close(() => resolve({ name: 'loopback port', ok: true, ran: true, detail: `can listen on 127.0.0.1:${port === 0 ? `${bound} (random)` : bound}` }));
+    });
+  });
+}

@@ -1,0 +1,122 @@
+import { SeedError } from '../../shared/errors.js';
+import { isLoopbackUrl } from './issuer.js';
+
+/** What RFC 9728 protected-resource metadata told us about a server. */
+export interface ResourceDiscovery {
+  /** The `resource` identifier to send as RFC 8707 `resource`. */
+  resource: string;
+  authorizationServers: string[];
+  scopesSupported?: string[];
+  /** Where the metadata came from. */
+  metadataUrl: string;
+}
+
+/** Pulls `resource_metadata` out of a `WWW-Authenticate: Bearer …` header (RFC 9728 §5.1). */
+export function parseResourceMetadataParam(header: string | null): string | undefined {
+  if (!header) return undefined;
+  const match = /(?:^|[\s,])resource_metadata\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/i.exec(header);
+  if (!match) return undefined;
+  return (match[1] ?? match[2])?.replace(/\\(.)/g, '$1');
+}
+
+/** The well-known URLs in the order the MCP authorization spec gives: path-suffixed, then root. */
+export function wellKnownCandidates(resourceUrl: URL): string[] {
+  const path = resourceUrl.pathname.replace(/\/$/, '');
+  const root = `${resourceUrl.origin}/.well-known/oauth-protected-resource`;
+  return path ? [`${root}${path}`, root] : [root];
+}
+
+export interface DiscoverResourceOptions {
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Finds the authorization server of an MCP server the way an MCP client does: an unauthenticated
+ * request, its 401 `WWW-Authenticate` → `resource_metadata`, else the well-known URLs; then reads
+ * the protected-resource metadata. The metadata's `resource` must be on the same origin.
+ */
+export async function discoverFromResource(resourceUrlText: string, options: DiscoverResourceOptions = {}): Promise<ResourceDiscovery> {
+  const doFetch = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  let resourceUrl: URL;
+  try {
+    resourceUrl = new URL(resourceUrlText);
+  } catch {
+    throw new SeedError('USAGE', `could not discover sign-in for "${resourceUrlText}": it is not a URL`, {
+      hint: 'pass the MCP server URL, e.g. `seed-mcp login https://mcp.example.com/mcp`, or --issuer',
+    });
+  }
+  if (resourceUrl.protocol !== 'https:' && !(resourceUrl.protocol === 'http:' && isLoopbackUrl(resourceUrl))) {
+    throw new SeedError('USAGE', `could not discover sign-in for ${resourceUrlText}: the URL must be https (plain http only on loopback)`, {
+      hint: 'pass the https URL of the MCP server',
+    });
+  }
+  const unreachable = (url: string, err: unknown) =>
+    new SeedError('IDP_UNREACHABLE', `could not discover sign-in for ${resourceUrlText}: ${url} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, {
+      hint: 'check the URL and the network (VPN, HTTPS_PROXY); or pass --issuer to skip discovery',
+      cause: err,
+    });
+
+  const candidates: string[] = [];
+  try {
+    const probe = await doFetch(resourceUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+    });
+    await probe.body?.cancel();
+    const fromHeader = parseResourceMetadataParam(probe.headers.get('www-authenticate'));
+    if (fromHeader) candidates.push(new URL(fromHeader, resourceUrl).href);
+  } catch (err) {
+    throw unreachable(resourceUrl.href, err);
+  }
+  for (const url of wellKnownCandidates(resourceUrl)) if (!candidates.includes(url)) candidates.push(url);
+
+  for (const metadataUrl of candidates) {
+    let res: Response;
+    try {
+      res = await doFetch(metadataUrl, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    } catch (err) {
+      throw unreachable(metadataUrl, err);
+    }
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      continue;
+    }
+    let body: { resource?: unknown; authorization_servers?: unknown; scopes_supported?: unknown };
+    try {
+      body = (await res.json()) as typeof body;
+    } catch {
+      continue;
+    }
+    const servers = Array.isArray(body.authorization_servers) ? body.authorization_servers.filter((s): s is string => typeof s === 'string') : [];
+    if (typeof body.resource !== 'string' || servers.length === 0) {
+      throw new SeedError('DISCOVERY_FAILED', `could not discover sign-in for ${resourceUrlText}: ${metadataUrl} lacks "resource" or "authorization_servers"`, {
+        hint: 'ask the server operator to publish RFC 9728 metadata, or pass --issuer and --resource',
+      });
+    }
+    let advertised: URL;
+    try {
+      advertised = new URL(body.resource);
+    } catch {
+      advertised = new URL('invalid:');
+    }
+    if (advertised.origin !== resourceUrl.origin) {
+      throw new SeedError('DISCOVERY_FAILED', `could not discover sign-in for ${resourceUrlText}: its metadata names the resource ${body.resource}, on another origin`, {
+        hint: 'check the URL; pass --issuer and --resource if the server is set up this way on purpose',
+      });
+    }
+    return {
+      resource: body.resource,
+      authorizationServers: servers,
+      scopesSupported: Array.isArray(body.scopes_supported) ? body.scopes_supported.filter((s): s is string => typeof s === 'string') : undefined,
+      metadataUrl,
+    };
+  }
+  throw new SeedError('DISCOVERY_FAILED', `could not discover sign-in for ${resourceUrlText}: no protected-resource metadata found (tried ${candidates.join(', ')})`, {
+    hint: 'pass --issuer (and --client-id) to sign in without discovery',
+  });
+}

@@ -1,0 +1,105 @@
+import * as client from 'openid-client';
+import { isSeedError, SeedError } from '../../shared/errors.js';
+import { redact } from '../../shared/redact.js';
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
+
+function networkCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+    if ((e as Error).name === 'TimeoutError') return 'ETIMEDOUT';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export interface MapContext {
+  /** e.g. `sign in`, `refresh the token`: completes `could not <doing>`. */
+  doing: string;
+  issuer?: string;
+  clientId?: string;
+  profile: string;
+}
+
+/**
+ * Turns whatever openid-client, fetch or our own code threw into a {@link SeedError} with a hint.
+ * IdP error descriptions are passed through {@link redact} before they reach a message.
+ */
+export function mapOAuthError(err: unknown, ctx: MapContext): SeedError {
+  if (isSeedError(err)) return err;
+  const login = `seed-mcp login --profile ${ctx.profile}`;
+  const net = networkCode(err);
+  if (net) {
+    return new SeedError('IDP_UNREACHABLE', `could not ${ctx.doing}: the identity provider${ctx.issuer ? ` at ${ctx.issuer}` : ''} is unreachable (${net})`, {
+      hint: 'check the network, VPN or proxy (HTTPS_PROXY), and the issuer URL; `seed-mcp doctor` checks each',
+      cause: err,
+    });
+  }
+  if (err instanceof client.ResponseBodyError || err instanceof client.AuthorizationResponseError) {
+    const status = err instanceof client.ResponseBodyError ? err.status : undefined;
+    return fromOAuthErrorCode(err.error, err.error_description, ctx, { status, cause: err });
+  }
+  const message = redact(err instanceof Error ? err.message : String(err));
+  if (err instanceof client.ClientError || (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('OAUTH_'))) {
+    const code = String((err as { code?: unknown }).code);
+    if (code === 'OAUTH_RESPONSE_IS_NOT_JSON' || code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_INVALID_RESPONSE') {
+      return new SeedError('IDP_ERROR', `could not ${ctx.doing}: the identity provider gave an unexpected answer (${message})`, {
+        hint: 'check the issuer URL; `seed-mcp doctor` checks discovery',
+        cause: err,
+      });
+    }
+    return new SeedError('AUTH_FAILED', `could not ${ctx.doing}: ${message}`, {
+      hint: `run \`${login}\` again; if it keeps failing, \`seed-mcp doctor\` checks the setup`,
+      cause: err,
+    });
+  }
+  return new SeedError('AUTH_FAILED', `could not ${ctx.doing}: ${message}`, {
+    hint: `run \`${login}\` again; if it keeps failing, \`seed-mcp doctor\` checks the setup`,
+    cause: err,
+  });
+}
+
+/**
+ * Maps an OAuth `error` code (from a token endpoint answer or a redirect back to the loopback) to
+ * a {@link SeedError} whose hint says what to do.
+ */
+export function fromOAuthErrorCode(error: string, description: string | undefined, ctx: MapContext, extra: { status?: number; cause?: unknown } = {}): SeedError {
+  const login = `seed-mcp login --profile ${ctx.profile}`;
+  const desc = description ? `: ${redact(description)}` : '';
+  const cause = extra.cause;
+  switch (error) {
+    case 'invalid_grant':
+      return new SeedError('INVALID_GRANT', `could not ${ctx.doing}: the identity provider rejected the grant (invalid_grant${desc})`, {
+        hint: `the session ended or was revoked; run \`${login}\``,
+        cause,
+      });
+    case 'invalid_client':
+    case 'unauthorized_client':
+      return new SeedError('INVALID_CLIENT', `could not ${ctx.doing}: the identity provider rejected client id "${ctx.clientId ?? '?'}" (${error}${desc})`, {
+        hint: 'check --client-id (and --client-secret-file for a confidential client) against the app registered at your IdP',
+        cause,
+      });
+    case 'access_denied':
+      return new SeedError('ACCESS_DENIED', `could not ${ctx.doing}: access was denied at the identity provider${desc}`, {
+        hint: `run \`${login}\` again and approve the request, or ask your IdP admin for access to this app`,
+        cause,
+      });
+    case 'invalid_scope':
+      return new SeedError('AUTH_FAILED', `could not ${ctx.doing}: the identity provider refused the scopes (invalid_scope${desc})`, {
+        hint: 'pass --scope with scopes your IdP grants to this client',
+        cause,
+      });
+    case 'invalid_target':
+      return new SeedError('AUTH_FAILED', `could not ${ctx.doing}: the identity provider refused the resource (invalid_target${desc})`, {
+        hint: 'check --resource, or pass --no-resource for an IdP that rejects the resource parameter (Entra ID, AADSTS9010010)',
+        cause,
+      });
+    default:
+      return new SeedError('AUTH_FAILED', `could not ${ctx.doing}: the identity provider answered ${error}${desc}${extra.status ? ` (HTTP ${extra.status})` : ''}`, {
+        hint: `run \`${login}\` again; if it keeps failing, \`seed-mcp doctor\` checks the setup`,
+        cause,
+      });
+  }
+}

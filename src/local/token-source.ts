@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import * as client from 'openid-client';
+import { SeedError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { acquireLock } from './lock.js';
+import { discoverIssuer } from './oidc/issuer.js';
+import { mapOAuthError } from './oidc/map-error.js';
+import type { LocalSettings } from './settings.js';
+import type { StoredTokens, TokenStore } from './token-store/types.js';
+import { secondsLeft, toStoredTokens } from './tokens.js';
+
+/** Refresh this long before expiry (the contract's proactive margin). */
+export const REFRESH_MARGIN_SEC = 60;
+
+export type RefreshKind = 'proactive' | 'reactive';
+
+export interface TokenSourceDeps {
+  store: TokenStore;
+  logger: Logger;
+  now?: () => number;
+  lockTimeoutMs?: number;
+  /** Told about every refresh attempt, for metrics. */
+  onRefresh?: (event: { type: RefreshKind; result: 'success' | 'failure'; seconds: number }) => void;
+}
+
+export interface TokenSource {
+  /**
+   * A token set whose access token is valid for at least the margin: refreshed first when needed.
+   * With `rejected` (an access token the resource server answered 401 to), refreshes unless the
+   * store already holds a newer one.
+   */
+  get(options?: { rejected?: string }): Promise<StoredTokens>;
+}
+
+/**
+ * The profile's tokens, refreshed proactively before expiry and reactively after a 401. Concurrent
+ * callers in this process share one refresh; other processes of the same profile wait on a lock
+ * file in the config dir and then find the refreshed set in the store.
+ */
+export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps): TokenSource {
+  const nowSec = () => Math.floor((deps.now?.() ?? Date.now()) / 1000);
+  const profile = settings.profile;
+  const login = `seed-mcp login --profile ${profile}`;
+  let inflight: Promise<StoredTokens> | undefined;
+
+  const needsRefresh = (tokens: StoredTokens, rejected?: string) =>
+    (rejected !== undefined && tokens.accessToken === rejected) || secondsLeft(tokens, nowSec()) <= REFRESH_MARGIN_SEC;
+
+  async function read(): Promise<StoredTokens> {
+    const tokens = await deps.store.get(profile);
+    if (!tokens) {
+      throw new SeedError('NOT_SIGNED_IN', `could not get a token: profile "${profile}" is not signed in`, { hint: `run \`${login}\`` });
+    }
+    return tokens;
+  }
+
+  async function refreshLocked(rejected: string | undefined): Promise<StoredTokens> {
+    const release = await acquireLock(join(settings.configDir, 'locks', `${profile}.lock`), { timeoutMs: deps.lockTimeoutMs ?? 30_000 });
+    try {
+      // Another process may have refreshed while we waited for the lock.
+      const current = await read();
+      if (!needsRefresh(current, rejected)) return current;
+      if (!current.refreshToken) {
+        throw new SeedError('NOT_SIGNED_IN', `could not refresh the token of profile "${profile}": it expired and there is no refresh token`, {
+          hint: `run \`${login}\` (ask for the offline_access scope to stay signed in)`,
+        });
+      }
+      const started = performance.now();
+      const type: RefreshKind = rejected !== undefined ? 'reactive' : 'proactive';
+      try {
+        const config = await discoverIssuer({
+          issuer: current.issuer,
+          clientId: current.clientId,
+          clientSecret: settings.clientSecret,
+          profile,
+          assumePkce: true,
+        });
+        const res = await client.refreshTokenGrant(config, current.refreshToken, current.resource ? { resource: current.resource } : undefined);
+        const next = toStoredTokens(res, {
+          issuer: current.issuer,
+          clientId: current.clientId,
+          requestedScope: current.scope,
+          resource: current.resource,
+          previous: current,
+          nowSec: nowSec(),
+        });
+        await deps.store.set(profile, next);
+        deps.onRefresh?.({ type, result: 'success', seconds: (performance.now() - started) / 1000 });
+        deps.logger.debug('token refreshed', { profile, type });
+        return next;
+      } catch (err) {
+        deps.onRefresh?.({ type, result: 'failure', seconds: (performance.now() - started) / 1000 });
+        const mapped = mapOAuthError(err, { doing: `refresh the token of profile "${profile}"`, issuer: current.issuer, clientId: current.clientId, profile });
+        if (mapped.code === 'INVALID_GRANT') {
+          // The refresh token is dead: keeping it would fail the same way on every call.
+          await deps.store.delete(profile);
+          throw new SeedError('INVALID_GRANT', `${mapped.message}; the stored tokens of profile "${profile}" were cleared`, {
+            hint: `sign in again: \`${login}\``,
+            cause: err,
+          });
+        }
+        throw mapped;
+      }
+    } finally {
+      await release();
+    }
+  }
+
+  return {
+    async get(options = {}) {
+      const tokens = await read();
+      if (!needsRefresh(tokens, options.rejected)) return tokens;
+      inflight ??= refreshLocked(options.rejected).finally(() => {
+        inflight = undefined;
+      });
+      return inflight;
+    },
+  };
+}

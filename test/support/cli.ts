@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/seed-mcp.js');
+export const SCRIPTED_BROWSER = join(ROOT, 'test/support/scripted-browser.mjs');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** Resolves when stderr has printed something matching `re`. */
+  waitForStderr(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  done: Promise<CliResult>;
+}
+
+/** Starts `seed-mcp ARGS` as a subprocess with exactly `env` (plus PATH/HOME) and no TTY. */
+export function startCli(args: string[], env: Record<string, string>): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...passThrough(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d;
+    for (const w of waiters) w();
+  });
+  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+  return {
+    child,
+    done,
+    waitForStderr(re, timeoutMs = 20_000) {
+      return new Promise((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`stderr never matched ${re}; got:\n${stderr}`)), timeoutMs);
+        const check = () => {
+          const m = re.exec(stderr);
+          if (m) {
+            clearTimeout(timer);
+            res(m);
+          }
+        };
+        waiters.push(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs `seed-mcp ARGS` to completion. */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return startCli(args, env).done;
+}
+
+/** The keychain session bus must reach the child for keychain tests. */
+function passThrough(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'GNOME_KEYRING_CONTROL', 'NODE_EXTRA_CA_CERTS']) {
+    const v = process.env[k];
+    if (v) out[k] = v;
+  }
+  return out;
+}
+
+/** A fresh config dir, removed by the returned cleanup. */
+export function tempDir(prefix = 'seed-mcp-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

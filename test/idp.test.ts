@@ -13,21 +13,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from '
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
-// @ts-expect-error -- plain JavaScript (JSDoc-typed); this project type-checks no .mjs files.
-import * as untypedBrowser from './support/scripted-browser.mjs';
-
-/** The JSDoc'd API of scripted-browser.mjs, restated for TypeScript. */
-interface ScriptedBrowser {
-  followLogin(
-    url: string,
-    options?: { login?: string; password?: string; action?: 'approve' | 'deny'; log?: (line: string) => void },
-  ): Promise<{ callbackUrl: string; status: number; body: string }>;
-  approveDevice(
-    verificationUri: string,
-    options?: { login?: string; password?: string; action?: 'approve' | 'deny'; userCode?: string },
-  ): Promise<{ outcome: 'approved' | 'denied'; status: number; body: string }>;
-}
-const { followLogin, approveDevice } = untypedBrowser as ScriptedBrowser;
+import { approveDevice, followLogin } from './support/scripted-browser.mjs';
 
 /** A stand-in for the CLI's loopback listener: answers /callback and remembers what came. */
 async function startCallbackServer(): Promise<{ redirectUri: string; received: URL[]; close(): Promise<void> }> {

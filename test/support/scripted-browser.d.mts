@@ -1,0 +1,18 @@
+/** Types of scripted-browser.mjs (plain JavaScript so that it runs as `BROWSER` without a build). */
+export declare class CookieJar {
+  store(url: URL, headers: Headers): void;
+  header(url: URL): string | undefined;
+}
+export interface FollowLoginOptions {
+  login?: string;
+  password?: string;
+  action?: 'approve' | 'deny';
+  log?: (line: string) => void;
+  jar?: CookieJar;
+  maxSteps?: number;
+}
+export declare function followLogin(url: string, options?: FollowLoginOptions): Promise<{ callbackUrl: string; status: number; body: string }>;
+export declare function approveDevice(
+  verificationUri: string,
+  options?: FollowLoginOptions & { userCode?: string },
+): Promise<{ outcome: 'approved' | 'denied'; status: number; body: string }>;

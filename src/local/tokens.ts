@@ -33,7 +33,7 @@ export function toStoredTokens(res: client.TokenEndpointResponse & client.TokenE
     expiresAt: expiresIn !== undefined ? ctx.nowSec + expiresIn : typeof atClaims?.exp === 'number' ? atClaims.exp : undefined,
     refreshToken: res.refresh_token ?? prev?.refreshToken,
     idToken: res.id_token ?? prev?.idToken,
-    scope: res.scope ?? prev?.scope ?? ctx.requestedScope,
+    scope: res.scope || prev?.scope || ctx.requestedScope,
     resource: ctx.resource,
     subject: str(idClaims?.sub) ?? prev?.subject ?? str(atClaims?.sub),
     email: str(idClaims?.email) ?? prev?.email ?? str(atClaims?.email),

@@ -54,6 +54,11 @@ export interface IdpOptions {
    * clients would fall back to RFC 8628's 5 s; default 1 to keep tests quick.
    */
   deviceInterval?: number;
+  /**
+   * Lets a test alter what the token endpoint answers (e.g. tamper with the ID token) before it
+   * is sent. Koa composes middleware when the server starts, so this cannot be added later.
+   */
+  onTokenResponse?: (body: Record<string, unknown>) => void;
 }
 
 /** What the IdP did, for assertions. All counters start at 0. */
@@ -472,6 +477,9 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     await next();
     requestLog.push({ method: ctx.method, path: ctx.path, status: ctx.status });
     if (ctx.method !== 'POST' || ctx.status !== 200) return;
+    if (ctx.path === pathOf('token') && options.onTokenResponse && ctx.body && typeof ctx.body === 'object') {
+      options.onTokenResponse(ctx.body as Record<string, unknown>);
+    }
     if (ctx.path === revocationPath) counts.revocations += 1;
     if (ctx.path === deviceAuthorizationPath && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>).interval = deviceInterval;

@@ -6,7 +6,7 @@ export function registerToken(program: Command, ctx: CliContext, run: RunFn): vo
   program
     .command('token')
     .description('print a valid access token on stdout (refreshing it first when needed), nothing else')
-    .addHelpText('after', '\nExample:\n  $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/\n')
+    .addHelpText('after', '\nExamples:\n  $ seed-mcp token --profile work\n  $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/\n')
     .action(async (_opts: object, cmd: Command) => {
       await run(false, async () => {
         const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });

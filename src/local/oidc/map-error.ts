@@ -2,7 +2,15 @@ import * as client from 'openid-client';
 import { isSeedError, SeedError } from '../../shared/errors.js';
 import { redact } from '../../shared/redact.js';
 
+const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED', 'OAUTH_KEY_SELECTION_FAILED']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
+
+/** The error and its `cause`s, outermost first. */
+function causes(err: unknown): Error[] {
+  const out: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && out.length < 6; e = e.cause) out.push(e);
+  return out;
+}
 
 function networkCode(err: unknown): string | undefined {
   let e: unknown = err;
@@ -44,6 +52,14 @@ export function mapOAuthError(err: unknown, ctx: MapContext): SeedError {
   const message = redact(err instanceof Error ? err.message : String(err));
   if (err instanceof client.ClientError || (err instanceof Error && 'code' in err && String((err as { code: unknown }).code).startsWith('OAUTH_'))) {
     const code = String((err as { code?: unknown }).code);
+    // The client validates no access token: a JWT failing here is the ID token.
+    const jwtReason = causes(err).find((e) => ID_TOKEN_CODES.has(String((e as { code?: unknown }).code)) || /\bJW[ST]\b/.test(e.message));
+    if (jwtReason) {
+      return new SeedError('ID_TOKEN_INVALID', `could not ${ctx.doing}: the ID token failed validation (${redact(jwtReason.message)})`, {
+        hint: `nothing was stored; check the issuer URL and the system clock (\`seed-mcp doctor\`), then run \`${login}\` again — a repeat can mean a misconfigured IdP or tampering on the way`,
+        cause: err,
+      });
+    }
     if (code === 'OAUTH_RESPONSE_IS_NOT_JSON' || code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_INVALID_RESPONSE') {
       return new SeedError('IDP_ERROR', `could not ${ctx.doing}: the identity provider gave an unexpected answer (${message})`, {
         hint: 'check the issuer URL; `seed-mcp doctor` checks discovery',

@@ -133,6 +133,7 @@ describe('the OS keychain through the CLI', () => {
     expect(existsSync(join(dir, 'tokens', 'default.json'))).toBe(true);
     const s = await runCli(['status', '--json'], e);
     expect(JSON.parse(s.stdout).store.kind).toBe('file');
+    expect(s.stderr).not.toContain('OS keychain not available'); // said once, not on every command
   });
 });
 

@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { readProfileConfig } from '../local/profile-config.js';
 import { resolveLocalSettings, resolveProfile, type LocalFlags, type LocalSettings } from '../local/settings.js';
@@ -34,10 +36,27 @@ export async function loadSettings(ctx: CliContext, flags: LocalFlags): Promise<
   return resolveLocalSettings(flags, ctx.env, saved);
 }
 
-/** Opens the profile's token store; the `auto` fallback notice goes to stderr once. */
+/**
+ * Opens the profile's token store. The `auto` fallback notice goes to stderr once per machine
+ * (a marker in the config dir), not on every `token` call; `status` names the store every time.
+ */
 export async function loadStore(ctx: CliContext, settings: LocalSettings): Promise<TokenStore> {
   const { openTokenStore } = await import('../local/token-store/select.js');
-  return openTokenStore({ kind: settings.tokenStore, configDir: settings.configDir, warn: (m) => ctx.logger.warn(m) });
+  const marker = join(settings.configDir, '.keychain-fallback-noted');
+  return openTokenStore({
+    kind: settings.tokenStore,
+    configDir: settings.configDir,
+    warn: (message) => {
+      if (existsSync(marker)) return;
+      ctx.logger.warn(message);
+      try {
+        mkdirSync(settings.configDir, { recursive: true, mode: 0o700 });
+        writeFileSync(marker, `${new Date().toISOString()} ${message}\n`, { mode: 0o600 });
+      } catch {
+        // Saying it again next time is the only cost.
+      }
+    },
+  });
 }
 
 /** True when the person sees an interactive terminal and asked for no machine output. */

@@ -1,74 +1,56 @@
-import { Box, render, Text } from 'ink';
+import { render, Text } from 'ink';
 import Spinner from 'ink-spinner';
 import type { LoginProgress } from '../../local/login.js';
 
-interface ViewState {
-  event?: LoginProgress;
-  done?: string;
-}
-
-function LoginView({ state }: { state: ViewState }) {
-  if (state.done) {
-    return <Text color="green">✔ {state.done}</Text>;
-  }
-  const e = state.event;
-  if (!e || e.type === 'discovering') {
-    return (
-      <Text>
-        <Spinner type="dots" /> Discovering the identity provider{e ? ` at ${e.target}` : ''}…
-      </Text>
-    );
-  }
-  if (e.type === 'device') {
-    return (
-      <Box flexDirection="column">
-        <Text>
-          Open <Text bold>{e.verificationUri}</Text> and enter the code <Text bold color="cyan">{e.userCode}</Text>
-        </Text>
-        {e.verificationUriComplete ? <Text dimColor>or open {e.verificationUriComplete}</Text> : null}
-        <Text>
-          <Spinner type="dots" /> Waiting for approval (Ctrl-C to cancel)…
-        </Text>
-      </Box>
-    );
-  }
-  if (e.type === 'authorize') {
-    return (
-      <Box flexDirection="column">
-        <Text>{e.browserOpened ? 'Opened the browser to sign in. If it did not open, visit:' : 'Open this URL in a browser to sign in:'}</Text>
-        <Text color="cyan">{e.url}</Text>
-        <Text>
-          <Spinner type="dots" /> Waiting for you to finish signing in (Ctrl-C to cancel)…
-        </Text>
-      </Box>
-    );
-  }
+function Waiting({ label }: { label: string }) {
   return (
     <Text>
-      <Spinner type="dots" /> Exchanging the authorization code…
+      <Spinner type="dots" /> {label}
     </Text>
   );
 }
 
-/** The interactive login view, on stderr so that stdout stays free. Business logic never sees JSX. */
+function labelFor(event: LoginProgress | undefined): string {
+  if (!event || event.type === 'discovering') return `Discovering the identity provider${event ? ` at ${event.target}` : ''}…`;
+  if (event.type === 'exchanging') return 'Exchanging the authorization code…';
+  if (event.type === 'device') return 'Waiting for approval (Ctrl-C to cancel)…';
+  return 'Waiting for you to finish signing in (Ctrl-C to cancel)…';
+}
+
+/**
+ * The interactive login view, on stderr so that stdout stays free. ink draws only the live
+ * spinner line; what must stay readable and copyable — the URL, the device code, the result — is
+ * written as plain lines, because ink hard-wraps long text at the terminal width and a wrapped URL
+ * no longer pastes. Business logic never sees JSX.
+ */
 export function renderLogin(stream: NodeJS.WritableStream) {
-  let state: ViewState = {};
-  const instance = render(<LoginView state={state} />, { stdout: stream as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false });
-  const rerender = (next: ViewState) => {
-    state = next;
-    instance.rerender(<LoginView state={state} />);
+  const mount = (event?: LoginProgress) =>
+    render(<Waiting label={labelFor(event)} />, { stdout: stream as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false });
+  let instance = mount();
+  const stop = async () => {
+    instance.clear();
+    instance.unmount();
+    await instance.waitUntilExit();
   };
   return {
-    update: (event: LoginProgress) => rerender({ event }),
+    update(event: LoginProgress) {
+      if (event.type === 'authorize' || event.type === 'device') {
+        instance.clear();
+        instance.unmount();
+        if (event.type === 'authorize') {
+          stream.write(`${event.browserOpened ? 'Opened the browser to sign in. If it did not open, visit:' : 'Open this URL in a browser to sign in:'}\n\x1b[36m${event.url}\x1b[39m\n`);
+        } else {
+          stream.write(`Open \x1b[1m${event.verificationUri}\x1b[22m and enter the code \x1b[1;36m${event.userCode}\x1b[0m\n${event.verificationUriComplete ? `  (or open ${event.verificationUriComplete})\n` : ''}`);
+        }
+        instance = mount(event);
+        return;
+      }
+      instance.rerender(<Waiting label={labelFor(event)} />);
+    },
     async done(line: string) {
-      rerender({ done: line });
-      instance.unmount();
-      await instance.waitUntilExit();
+      await stop();
+      stream.write(`\x1b[32m✔ ${line}\x1b[39m\n`);
     },
-    async close() {
-      instance.clear();
-      instance.unmount();
-      await instance.waitUntilExit();
-    },
+    close: stop,
   };
 }

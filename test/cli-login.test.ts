@@ -15,6 +15,8 @@ import { json, startStub, type Stub } from './support/http-stub.js';
 
 let idp: TestIdp;
 let mcp: Stub;
+/** A protected resource whose 401 carries no resource_metadata: found through the well-known URLs. */
+let quiet: Stub;
 const cleanups: Array<() => unknown> = [];
 /** Every byte any CLI run printed, to check that no secret ever appears. */
 const allOutput: string[] = [];
@@ -29,13 +31,23 @@ beforeAll(async () => {
       json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"` });
     }
   });
-  idp = await startIdp({ resources: ['https://mcp.example.test/mcp', `${mcp.url}/mcp`] });
+  quiet = await startStub((req, res, base) => {
+    if (req.url === '/.well-known/oauth-protected-resource') {
+      json(res, 200, { resource: `${base}/mcp`, authorization_servers: [idp.issuer] });
+    } else if (req.url?.startsWith('/.well-known/')) {
+      json(res, 404, { error: 'not_found' });
+    } else {
+      json(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="mcp"' });
+    }
+  });
+  idp = await startIdp({ resources: ['https://mcp.example.test/mcp', `${mcp.url}/mcp`, `${quiet.url}/mcp`] });
 });
 
 afterAll(async () => {
   for (const c of cleanups) await c();
   await idp?.close();
   await mcp?.close();
+  await quiet?.close();
   const printed = allOutput.join('\n');
   for (const s of secrets) expect(printed.includes(s), 'a token or code was printed').toBe(false);
 });
@@ -187,6 +199,15 @@ describe('profiles, discovery and the device flow', () => {
     expect((await cli(['status'], env(dir))).code).toBe(1);
     const saved = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     expect(saved.profiles.work).toEqual({ issuer: idp.issuer, clientId: idp.clientId, resource: `${mcp.url}/mcp` });
+  });
+
+  it('falls back to the well-known metadata URLs in the spec order when the 401 names none', async () => {
+    const dir = newDir();
+    const r = await cli(['login', `${quiet.url}/mcp`, '--client-id', idp.clientId, '--json'], env(dir));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ issuer: idp.issuer, resource: `${quiet.url}/mcp` });
+    expect(quiet.requests.map((q) => q.path)).toEqual(['/mcp', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']);
+    rememberSecrets(dir);
   });
 
   it('signs in with the device flow, showing the code and URL', async () => {

@@ -4,12 +4,13 @@
  * no-keychain fallback, and doctor.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir, SCRIPTED_BROWSER } from './support/cli.js';
+import { runCli, startCli, tempDir, SCRIPTED_BROWSER } from './support/cli.js';
+import { approveDevice } from './support/scripted-browser.mjs';
 import { startIdp, type TestIdp } from './support/idp.js';
 
 let idp: TestIdp;
@@ -85,6 +86,57 @@ describe('redirect options', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toContain(`redirect_uri=http%3A%2F%2F127.0.0.1%3A${free}%2Fcallback`);
   });
+});
+
+describe('browser and device options', () => {
+  it('--browser-command wins over BROWSER, with %s standing for the URL', async () => {
+    const dir = newDir();
+    const log = join(dir, 'browser.log');
+    const r = await runCli(
+      ['login', '--issuer', idp.issuer, '--client-id', idp.clientId, '--browser-command', `${process.execPath} ${SCRIPTED_BROWSER} %s`],
+      browserEnv(dir, { BROWSER: 'false', SCRIPTED_BROWSER_LOG: log }),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const launch = JSON.parse(readFileSync(log, 'utf8').trim());
+    const url = new URL(launch.url);
+    expect(url.origin).toBe(idp.issuer);
+    // The authorization request as the contract has it.
+    expect(Object.fromEntries(url.searchParams)).toMatchObject({
+      response_type: 'code',
+      client_id: idp.clientId,
+      scope: 'openid profile email offline_access',
+      code_challenge_method: 'S256',
+      prompt: 'consent',
+    });
+    for (const p of ['state', 'nonce', 'code_challenge']) expect(url.searchParams.get(p)).toMatch(/^[\w-]{43}$/);
+    expect(url.searchParams.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+  });
+
+  it('the device flow honours slow_down: the next poll waits 5 s longer', async () => {
+    const polls: number[] = [];
+    let slowed = false;
+    const slow = await startIdp({
+      deviceInterval: 1,
+      onTokenResponse: (body, status) => {
+        if (status !== 400 || body.error !== 'authorization_pending') return;
+        polls.push(Date.now());
+        if (!slowed) {
+          slowed = true;
+          body.error = 'slow_down';
+        }
+      },
+    });
+    cleanups.push(() => slow.close());
+    const dir = newDir();
+    const running = startCli(['login', '--device', '--issuer', slow.issuer, '--client-id', slow.clientId], browserEnv(dir));
+    const m = await running.waitForStderr(/\(or open (\S+)\)/);
+    // Approve only after the slowed poll and at least one more, so both gaps are seen.
+    while (polls.length < 2) await new Promise((res) => setTimeout(res, 100));
+    await approveDevice(m[1]!);
+    const r = await running.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(polls[1]! - polls[0]!).toBeGreaterThanOrEqual(5_500);
+  }, 30_000);
 });
 
 describe('the OS keychain through the CLI', () => {

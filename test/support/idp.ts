@@ -55,10 +55,11 @@ export interface IdpOptions {
    */
   deviceInterval?: number;
   /**
-   * Lets a test alter what the token endpoint answers (e.g. tamper with the ID token) before it
-   * is sent. Koa composes middleware when the server starts, so this cannot be added later.
+   * Lets a test alter what the token endpoint answers, errors included (tamper with the ID token,
+   * turn `authorization_pending` into `slow_down`) before it is sent. Koa composes middleware when
+   * the server starts, so this cannot be added later.
    */
-  onTokenResponse?: (body: Record<string, unknown>) => void;
+  onTokenResponse?: (body: Record<string, unknown>, status: number) => void;
 }
 
 /** What the IdP did, for assertions. All counters start at 0. */
@@ -472,14 +473,15 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const pathOf = (name: string) => new URL(provider.urlFor(name)).pathname;
   const deviceAuthorizationPath = pathOf('device_authorization');
   const revocationPath = pathOf('revocation');
+  const tokenPath = pathOf('token');
 
   provider.use(async (ctx, next) => {
     await next();
     requestLog.push({ method: ctx.method, path: ctx.path, status: ctx.status });
-    if (ctx.method !== 'POST' || ctx.status !== 200) return;
-    if (ctx.path === pathOf('token') && options.onTokenResponse && ctx.body && typeof ctx.body === 'object') {
-      options.onTokenResponse(ctx.body as Record<string, unknown>);
+    if (ctx.method === 'POST' && ctx.path === tokenPath && options.onTokenResponse && ctx.body && typeof ctx.body === 'object') {
+      options.onTokenResponse(ctx.body as Record<string, unknown>, ctx.status);
     }
+    if (ctx.method !== 'POST' || ctx.status !== 200) return;
     if (ctx.path === revocationPath) counts.revocations += 1;
     if (ctx.path === deviceAuthorizationPath && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>).interval = deviceInterval;

@@ -1,12 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isSeedError, SeedError, ExitCode } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
+import { applyProxyFromEnv } from '../shared/proxy.js';
 import { createContext, type CliContext } from './context.js';
 import { registerLogin } from './commands/login.js';
 import { registerLogout } from './commands/logout.js';
 import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerServe } from './commands/serve.js';
+import { registerConfig } from './commands/config.js';
 
 export const VERSION = '0.1.0';
 
@@ -51,6 +54,8 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   registerStatus(program, ctx, run);
   registerToken(program, ctx, run);
   registerDoctor(program, ctx, run);
+  registerServe(program, ctx, run, VERSION);
+  registerConfig(program, ctx, run);
   program.addHelpText(
     'after',
     `
@@ -60,6 +65,8 @@ Examples:
   $ seed-mcp status
   $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/
   $ seed-mcp logout
+  $ seed-mcp serve --upstream https://mcp.example.com/mcp   # what Claude Desktop runs
+  $ seed-mcp config claude --install
 
 Exit codes: 0 ok, 1 not signed in or auth failed, 2 bad usage or invalid config, 3 IdP or network unreachable.`,
   );
@@ -82,9 +89,14 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     if (argv.length <= 2) {
-      program.outputHelp();
-      return ExitCode.Ok;
+      // An MCP host starts a bare `seed-mcp` with a pipe on stdin: that is `serve`.
+      if (ctx.stdinIsTTY) {
+        program.outputHelp();
+        return ExitCode.Ok;
+      }
+      argv = [...argv, 'serve'];
     }
+    await applyProxyFromEnv(ctx.env);
     await program.parseAsync(argv);
     return code;
   } catch (err) {

@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { loadSettings, writeJson, type CliContext } from '../context.js';
+import type { RunFn } from '../main.js';
+
+export function registerConfig(program: Command, ctx: CliContext, run: RunFn): void {
+  const config = program.command('config').description('configuration helpers');
+  config
+    .command('claude')
+    .description("print the Claude Desktop entry that runs `seed-mcp serve` for this profile; --install merges it into Claude Desktop's config")
+    .option('--install', "merge the entry into claude_desktop_config.json (other servers are kept; a backup is written)")
+    .option('--file <path>', 'the Claude Desktop config file (default: the platform location)')
+    .option('--upstream <url>', 'bridge to this remote MCP server (env SEED_MCP_UPSTREAM)')
+    .addHelpText('after', '\nExamples:\n  $ seed-mcp config claude\n  $ seed-mcp config claude --profile work --upstream https://mcp.example.com/mcp --install\n')
+    .action(async (opts: { install?: boolean; file?: string; upstream?: string }, cmd: Command) => {
+      await run(false, async () => {
+        const settings = await loadSettings(ctx, { upstream: opts.upstream, profile: cmd.optsWithGlobals().profile as string | undefined });
+        const { claudeEntry, claudeConfigPath, installClaudeEntry } = await import('../../local/claude-config.js');
+        const { name, entry } = claudeEntry(settings);
+        if (!settings.issuer || !settings.clientId) {
+          ctx.stderr.write(`note: profile ${settings.profile} has no ${!settings.issuer ? 'issuer' : 'client id'} yet; run \`seed-mcp login --profile ${settings.profile} …\` first, or add SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID to the env below\n`);
+        }
+        if (!opts.install) {
+          writeJson(ctx, { mcpServers: { [name]: entry } });
+          return 0;
+        }
+        const r = await installClaudeEntry(opts.file ?? claudeConfigPath(ctx.env), name, entry);
+        ctx.stdout.write(`${r.replaced ? 'Updated' : 'Added'} "${r.name}" in ${r.path}${r.backup ? ` (previous file kept as ${r.backup})` : ''}. Restart Claude Desktop to use it.\n`);
+        return 0;
+      });
+    });
+}

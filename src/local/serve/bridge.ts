@@ -1,0 +1,124 @@
+import { Client, InsufficientScopeError, ProtocolError, StreamableHTTPClientTransport, UnauthorizedError, SdkHttpError } from '@modelcontextprotocol/client';
+import type { Logger } from '../../shared/logger.js';
+import type { UpstreamProxy } from '../../shared/mcp/upstream.js';
+import { redact } from '../../shared/redact.js';
+import { ToolError } from '../../shared/tools/types.js';
+import type { LocalAuth } from './local-auth.js';
+
+export interface BridgeOptions {
+  url: string;
+  /** Static headers for every upstream request (`--header NAME:VALUE`). */
+  headers?: Record<string, string>;
+  auth: LocalAuth;
+  logger: Logger;
+  clientInfo: { name: string; version: string };
+  /** Told about every upstream failure, for metrics. */
+  onUpstreamError?: (kind: 'unreachable' | 'auth' | 'protocol') => void;
+}
+
+function networkReason(err: unknown): string | undefined {
+  for (let e: unknown = err, i = 0; e instanceof Error && i < 6; e = e.cause, i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+    if (/fetch failed|socket hang up|other side closed/i.test(e.message)) return e.message;
+  }
+  return undefined;
+}
+
+/**
+ * Bridges to a remote MCP server over Streamable HTTP with the bearer token. The SDK client
+ * negotiates the protocol era (2026-07-28, else `initialize`). Connects lazily, refreshes once
+ * on a 401, turns a 403 `insufficient_scope` into a step-up sign-in, and when the upstream is
+ * down answers with a tool error and connects again on a later call — no restart needed.
+ */
+export function createBridge(options: BridgeOptions): UpstreamProxy {
+  const { auth, logger } = options;
+  const url = new URL(options.url);
+  let connecting: Promise<Client> | undefined;
+  let lastToken: string | undefined;
+
+  function connect(): Promise<Client> {
+    connecting ??= (async () => {
+      const transport = new StreamableHTTPClientTransport(url, {
+        authProvider: {
+          token: async () => (lastToken = await auth.accessToken()),
+          onUnauthorized: async () => {
+            if (lastToken) await auth.refreshAfter401(lastToken);
+          },
+        },
+        onInsufficientScope: 'throw',
+        ...(options.headers ? { requestInit: { headers: options.headers } } : {}),
+      });
+      // `auto`: 2026-07-28 when the upstream speaks it, else the `initialize` handshake.
+      const client = new Client(options.clientInfo, { capabilities: {}, versionNegotiation: { mode: 'auto' } });
+      client.onclose = () => {
+        connecting = undefined;
+      };
+      await client.connect(transport);
+      logger.debug(`connected to the upstream ${url.href}`);
+      return client;
+    })();
+    connecting.catch(() => {
+      connecting = undefined;
+    });
+    return connecting;
+  }
+
+  async function call<T>(what: string, op: (c: Client) => Promise<T>): Promise<T> {
+    let client: Client;
+    try {
+      client = await connect();
+      return await op(client);
+    } catch (err) {
+      throw await translate(err, what);
+    }
+  }
+
+  async function translate(err: unknown, what: string): Promise<Error> {
+    if (err instanceof ToolError || err instanceof ProtocolError) return err;
+    if (err instanceof InsufficientScopeError) {
+      options.onUpstreamError?.('auth');
+      try {
+        await auth.stepUp(err.requiredScope);
+      } catch (stepUp) {
+        return stepUp as Error;
+      }
+    }
+    if (err instanceof UnauthorizedError || (err instanceof SdkHttpError && (err.status === 401 || err.status === 403))) {
+      options.onUpstreamError?.('auth');
+      return new ToolError(`The upstream MCP server at ${url.origin} refused the token even after a refresh (${redact(err.message)}). Run \`seed-mcp login\` for this profile, or check that its audience matches the server (--resource).`);
+    }
+    const reason = networkReason(err);
+    // Drop the connection: the next call connects again.
+    const stale = connecting;
+    connecting = undefined;
+    stale?.then((c) => c.close()).catch(() => {});
+    if (reason) {
+      options.onUpstreamError?.('unreachable');
+      return new ToolError(`Could not ${what}: the upstream MCP server at ${url.href} is unreachable (${reason}). It may be restarting; retry in a moment — seed-mcp reconnects by itself.`);
+    }
+    options.onUpstreamError?.('protocol');
+    logger.warn(`upstream ${what} failed: ${redact((err as Error).message)}`);
+    return new ToolError(`Could not ${what}: the upstream MCP server at ${url.href} failed (${redact((err as Error).message)}). Retry; if it persists, check the server.`);
+  }
+
+  return {
+    listTools: (cursor, signal) => call('list the upstream tools', (c) => c.listTools(cursor ? { cursor } : undefined, { signal })),
+    callTool: (params, signal) => call(`call ${params.name}`, (c) => c.callTool(params, { signal })) as never,
+    listResources: (cursor, signal) =>
+      call('list resources', async (c) => (c.getServerCapabilities()?.resources ? c.listResources(cursor ? { cursor } : undefined, { signal }) : { resources: [] })),
+    listResourceTemplates: (cursor, signal) =>
+      call('list resource templates', async (c) =>
+        c.getServerCapabilities()?.resources ? c.listResourceTemplates(cursor ? { cursor } : undefined, { signal }) : { resourceTemplates: [] },
+      ),
+    readResource: (params, signal) => call(`read ${params.uri}`, (c) => c.readResource(params, { signal })),
+    listPrompts: (cursor, signal) =>
+      call('list prompts', async (c) => (c.getServerCapabilities()?.prompts ? c.listPrompts(cursor ? { cursor } : undefined, { signal }) : { prompts: [] })),
+    getPrompt: (params, signal) => call(`get the prompt ${params.name}`, (c) => c.getPrompt(params, { signal })),
+    async close() {
+      const c = connecting;
+      connecting = undefined;
+      await c?.then((client) => client.close()).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { readFile, unlink, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../shared/logger.js';
+import { redact } from '../../shared/redact.js';
+import type { Browser } from '../browser.js';
+import { acquireLock } from '../lock.js';
+import type { LocalSettings } from '../settings.js';
+import type { TokenStore } from '../token-store/types.js';
+
+/** How long after one automatic sign-in no other may start for the profile, in any process. */
+export const LOGIN_COOLDOWN_MS = 3 * 60_000;
+
+export type LoginStart = 'started' | 'recent' | 'not-configured';
+
+export interface LoginStarterOptions {
+  settings: LocalSettings;
+  store: TokenStore;
+  logger: Logger;
+  browser: () => Browser;
+  cooldownMs?: number;
+  timeoutMs?: number;
+  now?: () => number;
+  /** Aborts a running sign-in (the client went away). */
+  signal?: AbortSignal;
+}
+
+export interface LoginStarter {
+  /**
+   * Starts one browser sign-in in the background (with `scopes` instead of the profile's when a
+   * server asked for more) unless one started for this profile less than the cooldown ago, here
+   * or in another `serve` process. Never waits for the person.
+   */
+  start(scopes?: string): Promise<LoginStart>;
+}
+
+/**
+ * Sign-in on demand for `serve`. Claude Desktop may start several `serve` processes, and a
+ * laptop waking up fires many tool calls at once: a marker file written under a lock makes
+ * that one browser tab, not a storm of them.
+ */
+export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
+  const { settings, logger } = options;
+  const cooldownMs = options.cooldownMs ?? LOGIN_COOLDOWN_MS;
+  const now = options.now ?? Date.now;
+  const marker = join(settings.configDir, 'locks', `${settings.profile}.login-started`);
+  let running: Promise<void> | undefined;
+  let deciding: Promise<LoginStart> | undefined;
+
+  async function claim(): Promise<boolean> {
+    await mkdir(join(settings.configDir, 'locks'), { recursive: true, mode: 0o700 });
+    const release = await acquireLock(join(settings.configDir, 'locks', `${settings.profile}.login.lock`), { timeoutMs: 5_000 });
+    try {
+      const last = Number((await readFile(marker, 'utf8').catch(() => '0')).trim());
+      if (now() - last < cooldownMs) return false;
+      await writeFile(marker, String(now()), { mode: 0o600 });
+      return true;
+    } finally {
+      await release();
+    }
+  }
+
+  return {
+    async start(scopes) {
+      if (!settings.issuer || !settings.clientId) return 'not-configured';
+      if (running) return 'recent';
+      if (deciding) {
+        // Another call of this process is deciding: it alone may say "started".
+        await deciding;
+        return 'recent';
+      }
+      deciding = launch(scopes).finally(() => {
+        deciding = undefined;
+      });
+      return deciding;
+    },
+  };
+
+  async function launch(scopes: string | undefined): Promise<LoginStart> {
+    if (!(await claim())) return 'recent';
+    const { login } = await import('../login.js');
+    running = login(
+      { settings: scopes ? { ...settings, scopes } : settings, openBrowser: true, device: false, timeoutMs: options.timeoutMs ?? 5 * 60_000 },
+      {
+        store: options.store,
+        browser: options.browser(),
+        logger,
+        signal: options.signal,
+        onProgress: (e) => {
+          if (e.type === 'authorize') logger.info(`sign-in required for profile ${settings.profile}: ${e.browserOpened ? 'opened the browser; if it did not open, visit' : 'open'} ${e.url}`);
+        },
+      },
+    )
+      .then(async (r) => {
+        logger.info(`signed in to ${r.issuer} as ${r.email ?? r.subject ?? 'unknown'} (profile ${r.profile})`);
+        // Signed in: a later sign-out should be able to start a new sign-in at once.
+        await unlink(marker).catch(() => {});
+      })
+      .catch((err: Error) => logger.warn(`the browser sign-in did not finish: ${redact(err.message)}`))
+      .finally(() => {
+        running = undefined;
+      });
+    return 'started';
+  }
+}

@@ -1,0 +1,83 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from '../../shared/logger.js';
+import { createServerFactory } from '../../shared/mcp/server-factory.js';
+import { builtinTools } from '../../shared/tools/registry.js';
+import { createBrowser } from '../browser.js';
+import type { LocalSettings } from '../settings.js';
+import { createTokenSource, type TokenSource, type TokenSourceDeps } from '../token-source.js';
+import { lazyTokenStore } from '../token-store/lazy.js';
+import type { TokenStore } from '../token-store/types.js';
+import { createBridge } from './bridge.js';
+import { createLocalAuth } from './local-auth.js';
+import { createLoginStarter } from './login-on-demand.js';
+
+export interface ServeOptions {
+  settings: LocalSettings;
+  version: string;
+  loginMode: 'browser' | 'never';
+  grant: 'authorization_code' | 'client_credentials';
+  /** Static headers for the upstream (`--header`). */
+  headers: Record<string, string>;
+  stdin: Readable;
+  stdout: Writable;
+  logger: Logger;
+  openStore: () => Promise<TokenStore>;
+  signal: AbortSignal;
+  onRefresh?: TokenSourceDeps['onRefresh'];
+  onToolCall?: (tool: string, status: 'success' | 'error', seconds: number) => void;
+  onUpstreamError?: (kind: 'unreachable' | 'auth' | 'protocol') => void;
+}
+
+/**
+ * `serve`: the stdio MCP server a desktop app starts. Answers at once (both protocol eras, via the
+ * SDK's `serveStdio`); the token store, token refresh and any sign-in happen on the first tool call
+ * that needs them. stdout carries JSON-RPC only; everything else goes to the logger (stderr).
+ * Resolves when the client closes stdin or the process is told to stop.
+ */
+export async function runServe(options: ServeOptions): Promise<void> {
+  const { settings, logger } = options;
+  const store = lazyTokenStore(options.openStore);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal.addEventListener('abort', onAbort, { once: true });
+
+  let tokens: TokenSource;
+  let starter: ReturnType<typeof createLoginStarter> | undefined;
+  if (options.grant === 'client_credentials') {
+    const { createClientCredentialsSource } = await import('../client-credentials.js');
+    tokens = createClientCredentialsSource(settings, { onRefresh: options.onRefresh });
+  } else {
+    tokens = createTokenSource(settings, { store, logger, onRefresh: options.onRefresh });
+    starter = createLoginStarter({ settings, store, logger, browser: () => createBrowser({ command: settings.browserCommand, logger }), signal: stop.signal });
+  }
+  const auth = createLocalAuth({ profile: settings.profile, tokens, loginMode: options.loginMode, starter, logger, issuer: settings.issuer });
+  const info = { name: 'seed-mcp', version: options.version };
+  const upstream = settings.upstream
+    ? createBridge({ url: settings.upstream, headers: options.headers, auth, logger, clientInfo: info, onUpstreamError: options.onUpstreamError })
+    : undefined;
+  const factory = createServerFactory({
+    info,
+    mode: 'local',
+    tools: builtinTools(),
+    callerFrom: (_ctx, o) => auth.caller(o),
+    upstream,
+    logger,
+    onToolCall: options.onToolCall,
+  });
+
+  const { serveStdio, StdioServerTransport } = await import('@modelcontextprotocol/server/stdio');
+  const transport = new StdioServerTransport(options.stdin, options.stdout);
+  const closed = new Promise<void>((resolve) => {
+    options.stdin.once('end', resolve);
+    options.stdin.once('close', resolve);
+    stop.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  const handle = serveStdio(factory, { transport, onerror: (err) => logger.warn(`stdio: ${err.message}`) });
+  logger.debug(`serving MCP on stdio (profile ${settings.profile}${settings.upstream ? `, upstream ${settings.upstream}` : ''})`);
+  await closed;
+  // The client is gone: end a pending browser sign-in and the upstream connection, so the
+  // process exits instead of lingering on an open loopback port.
+  stop.abort();
+  options.signal.removeEventListener('abort', onAbort);
+  await Promise.allSettled([handle.close(), upstream?.close()]);
+}

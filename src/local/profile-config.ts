@@ -1,27 +1,64 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { SeedError } from '../shared/errors.js';
 
 /** What `login` remembers about a profile (never a secret: the client secret stays in its file). */
-export const ProfileConfigSchema = z
-  .object({
-    issuer: z.string().url().optional(),
-    clientId: z.string().min(1).optional(),
-    clientSecretFile: z.string().optional(),
-    scopes: z.string().optional(),
-    resource: z.string().url().optional(),
-    noResource: z.boolean().optional(),
-    redirectHost: z.enum(['127.0.0.1', 'localhost']).optional(),
-    upstream: z.string().url().optional(),
-    assumePkce: z.boolean().optional(),
-    prompt: z.string().optional(),
-  })
-  .strict();
-export type ProfileConfig = z.infer<typeof ProfileConfigSchema>;
+export interface ProfileConfig {
+  issuer?: string;
+  clientId?: string;
+  clientSecretFile?: string;
+  scopes?: string;
+  resource?: string;
+  noResource?: boolean;
+  redirectHost?: '127.0.0.1' | 'localhost';
+  upstream?: string;
+  assumePkce?: boolean;
+  prompt?: string;
+}
 
-const FileSchema = z.object({ profiles: z.record(z.string(), ProfileConfigSchema).default({}) }).passthrough();
-type ConfigFile = z.infer<typeof FileSchema>;
+const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean'> = {
+  issuer: 'string',
+  clientId: 'string',
+  clientSecretFile: 'string',
+  scopes: 'string',
+  resource: 'string',
+  noResource: 'boolean',
+  redirectHost: 'string',
+  upstream: 'string',
+  assumePkce: 'boolean',
+  prompt: 'string',
+};
+
+interface ConfigFile {
+  profiles: Record<string, ProfileConfig>;
+  [key: string]: unknown;
+}
+
+/**
+ * Checks the file's shape by hand rather than with zod: every command reads it, and `token` and
+ * `serve` must start fast. Returns every problem found.
+ */
+function validate(json: unknown): { file?: ConfigFile; problems: string[] } {
+  if (!json || typeof json !== 'object' || Array.isArray(json)) return { problems: ['the file must hold a JSON object'] };
+  const file = json as ConfigFile;
+  const profiles = file.profiles ?? {};
+  if (!profiles || typeof profiles !== 'object' || Array.isArray(profiles)) return { problems: ['"profiles" must be an object'] };
+  const problems: string[] = [];
+  for (const [name, profile] of Object.entries(profiles)) {
+    if (!profile || typeof profile !== 'object' || Array.isArray(profile)) {
+      problems.push(`profiles.${name} must be an object`);
+      continue;
+    }
+    for (const [key, value] of Object.entries(profile)) {
+      const type = FIELDS[key as keyof ProfileConfig];
+      if (!type) problems.push(`profiles.${name}.${key} is not a known setting`);
+      else if (typeof value !== type) problems.push(`profiles.${name}.${key} must be a ${type}`);
+    }
+    const p = profile as ProfileConfig;
+    if (p.redirectHost !== undefined && p.redirectHost !== '127.0.0.1' && p.redirectHost !== 'localhost') problems.push(`profiles.${name}.redirectHost must be 127.0.0.1 or localhost`);
+  }
+  return { file: { ...file, profiles }, problems };
+}
 
 /** Path of `config.json` in the config dir. */
 export function configFilePath(dir: string): string {
@@ -45,14 +82,13 @@ async function readConfigFile(dir: string): Promise<ConfigFile> {
       hint: `fix or delete ${path}, then run \`seed-mcp login\` again`,
     });
   }
-  const parsed = FileSchema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new SeedError('CONFIG_INVALID', `could not read ${path}: ${problems}`, {
+  const { file, problems } = validate(json);
+  if (!file || problems.length > 0) {
+    throw new SeedError('CONFIG_INVALID', `could not read ${path}: ${problems.join('; ')}`, {
       hint: `fix or delete ${path}, then run \`seed-mcp login\` again`,
     });
   }
-  return parsed.data;
+  return file;
 }
 
 /** Reads one profile's saved settings; an absent file or profile gives `{}`. */

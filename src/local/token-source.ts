@@ -1,10 +1,7 @@
 import { join } from 'node:path';
-import * as client from 'openid-client';
 import { SeedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { acquireLock } from './lock.js';
-import { discoverIssuer } from './oidc/issuer.js';
-import { mapOAuthError } from './oidc/map-error.js';
 import type { LocalSettings } from './settings.js';
 import type { StoredTokens, TokenStore } from './token-store/types.js';
 import { secondsLeft, toStoredTokens } from './tokens.js';
@@ -67,6 +64,8 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
       }
       const started = performance.now();
       const type: RefreshKind = rejected !== undefined ? 'reactive' : 'proactive';
+      // Loaded here, not at start-up: most calls find a valid token and never refresh.
+      const [client, { discoverIssuer }, { mapOAuthError }] = await Promise.all([import('openid-client'), import('./oidc/issuer.js'), import('./oidc/map-error.js')]);
       try {
         const config = await discoverIssuer({
           issuer: current.issuer,

@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwtClaims } from '../shared/jwt-claims.js';
 import type * as client from 'openid-client';
 import type { StoredTokens } from './token-store/types.js';
 
@@ -15,12 +15,8 @@ export interface TokenContext {
 /** Builds the stored set from a token endpoint answer. */
 export function toStoredTokens(res: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, ctx: TokenContext): StoredTokens {
   const idClaims = res.claims();
-  let atClaims: Record<string, unknown> | undefined;
-  try {
-    atClaims = decodeJwt(res.access_token);
-  } catch {
-    // Opaque access token: identity comes from the ID token alone.
-  }
+  // An opaque access token has no claims: identity then comes from the ID token alone.
+  const atClaims = decodeJwtClaims(res.access_token);
   const prev = ctx.previous;
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const expiresIn = res.expiresIn();

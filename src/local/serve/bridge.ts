@@ -1,4 +1,4 @@
-import { Client, InsufficientScopeError, ProtocolError, StreamableHTTPClientTransport, UnauthorizedError, SdkHttpError } from '@modelcontextprotocol/client';
+import { ProtocolError } from '@modelcontextprotocol/server';
 import type { Logger } from '../../shared/logger.js';
 import type { UpstreamProxy } from '../../shared/mcp/upstream.js';
 import { redact } from '../../shared/redact.js';
@@ -34,11 +34,17 @@ function networkReason(err: unknown): string | undefined {
 export function createBridge(options: BridgeOptions): UpstreamProxy {
   const { auth, logger } = options;
   const url = new URL(options.url);
+  // The MCP client loads on the first upstream call, not at start-up: `initialize` needs none of it.
+  type ClientModule = typeof import('@modelcontextprotocol/client');
+  type Client = InstanceType<ClientModule['Client']>;
+  let sdk: ClientModule | undefined;
   let connecting: Promise<Client> | undefined;
   let lastToken: string | undefined;
 
   function connect(): Promise<Client> {
     connecting ??= (async () => {
+      sdk ??= await import('@modelcontextprotocol/client');
+      const { Client, StreamableHTTPClientTransport } = sdk;
       const transport = new StreamableHTTPClientTransport(url, {
         authProvider: {
           token: async () => (lastToken = await auth.accessToken()),
@@ -76,7 +82,7 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
 
   async function translate(err: unknown, what: string): Promise<Error> {
     if (err instanceof ToolError || err instanceof ProtocolError) return err;
-    if (err instanceof InsufficientScopeError) {
+    if (sdk && err instanceof sdk.InsufficientScopeError) {
       options.onUpstreamError?.('auth');
       try {
         await auth.stepUp(err.requiredScope);
@@ -84,7 +90,7 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
         return stepUp as Error;
       }
     }
-    if (err instanceof UnauthorizedError || (err instanceof SdkHttpError && (err.status === 401 || err.status === 403))) {
+    if (sdk && (err instanceof sdk.UnauthorizedError || (err instanceof sdk.SdkHttpError && (err.status === 401 || err.status === 403)))) {
       options.onUpstreamError?.('auth');
       return new ToolError(`The upstream MCP server at ${url.origin} refused the token even after a refresh (${redact(err.message)}). Run \`seed-mcp login\` for this profile, or check that its audience matches the server (--resource).`);
     }

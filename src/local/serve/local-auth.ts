@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwtClaims } from '../../shared/jwt-claims.js';
 import { isSeedError, type SeedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { ToolError, type Caller } from '../../shared/tools/types.js';
@@ -33,12 +33,8 @@ export interface LocalAuthOptions {
 }
 
 export function callerFromTokens(tokens: StoredTokens): Caller {
-  let claims: Record<string, unknown> = {};
-  try {
-    claims = decodeJwt(tokens.accessToken);
-  } catch {
-    // Opaque access token: the ID token's identity is all there is.
-  }
+  // An opaque access token has no claims: the ID token's identity is all there is.
+  const claims = decodeJwtClaims(tokens.accessToken) ?? {};
   const groups = claims.groups ?? claims.roles;
   return {
     subject: tokens.subject ?? (typeof claims.sub === 'string' ? claims.sub : 'unknown'),

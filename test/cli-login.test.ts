@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDevice } from './support/scripted-browser.mjs';
-import { runCli, startCli, tempDir, SCRIPTED_BROWSER, ROOT, type CliResult } from './support/cli.js';
+import { logLines, runCli, startCli, tempDir, SCRIPTED_BROWSER, ROOT, type CliResult } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { json, startStub, type Stub } from './support/http-stub.js';
 
@@ -102,7 +102,7 @@ describe('login → status → token → refresh → logout', () => {
     expect(r.stderr).toMatch(/code_challenge_method=S256/);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Signed in to http:\/\/127\.0\.0\.1:\d+ as Alice Example <alice@example\.test>, token valid until .+ Tokens stored in file .+default\.json \(mode 0600\)\.\n$/);
-    const launches = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const launches = await logLines(log);
     expect(launches).toHaveLength(1);
     expect(launches[0].callbackStatus).toBe(200);
     rememberSecrets(dir);
@@ -244,7 +244,7 @@ describe('failures say what to do next, with the contract exit codes', () => {
     const r = await cli(['login', ...base()], env(dir, { BROWSER: `${process.execPath} ${ROOT}/test/support/rogue-browser.mjs`, ROGUE_MODE: 'forged-state', ROGUE_LOG: log }));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('could not sign in: the callback carried a state that does not match this sign-in');
-    const entry = JSON.parse(readFileSync(log, 'utf8'));
+    const [entry] = await logLines(log);
     expect(entry.first.status).toBe(400);
     expect(entry.first.body).toContain('state mismatch');
     expect(existsSync(join(dir, 'tokens', 'default.json'))).toBe(false);
@@ -256,9 +256,7 @@ describe('failures say what to do next, with the contract exit codes', () => {
     const r = await cli(['login', ...base()], env(dir, { BROWSER: `${process.execPath} ${ROOT}/test/support/rogue-browser.mjs`, ROGUE_MODE: 'twice', ROGUE_LOG: log }));
     expect(r.code, r.stderr).toBe(0);
     rememberSecrets(dir);
-    // Wait for the rogue browser's second request to be recorded.
-    for (let i = 0; i < 50 && !existsSync(log); i++) await new Promise((res) => setTimeout(res, 100));
-    const entry = JSON.parse(readFileSync(log, 'utf8'));
+    const [entry] = await logLines(log);
     expect(entry.first.status).toBe(200);
     // Never a second success: an "already completed" page while the listener closes, or no listener.
     if (entry.second.status !== undefined) {

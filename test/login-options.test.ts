@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, tempDir, SCRIPTED_BROWSER } from './support/cli.js';
+import { logLines, runCli, startCli, tempDir, SCRIPTED_BROWSER } from './support/cli.js';
 import { approveDevice } from './support/scripted-browser.mjs';
 import { startIdp, type TestIdp } from './support/idp.js';
 
@@ -97,7 +97,7 @@ describe('browser and device options', () => {
       browserEnv(dir, { BROWSER: 'false', SCRIPTED_BROWSER_LOG: log }),
     );
     expect(r.code, r.stderr).toBe(0);
-    const launch = JSON.parse(readFileSync(log, 'utf8').trim());
+    const [launch] = await logLines(log);
     const url = new URL(launch.url);
     expect(url.origin).toBe(idp.issuer);
     // The authorization request as the contract has it.

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
+import { BIN, logLines, ROOT, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 
 const SCRIPT = '/usr/bin/script';
@@ -120,7 +120,7 @@ describe('login in a real terminal', () => {
     expect(login.code, shown).toBe(0);
 
     // The URL the browser was given is the one on screen.
-    const launches = readFileSync(browserLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const launches = await logLines(browserLog);
     expect(launches, shown).toHaveLength(1);
     expect(launches[0].error, shown).toBeUndefined();
     expect(launches[0].callbackStatus).toBe(200);

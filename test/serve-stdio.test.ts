@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
+import { BIN, logLines, runCli, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { connectServe, textOf, type ServeClient } from './support/mcp-clients.js';
 import type { Client } from '@modelcontextprotocol/client';
@@ -155,7 +155,7 @@ describe('serve', () => {
     for (let i = 0; i < 100 && !existsSync(join(dir, 'tokens', 'default.json')); i++) await new Promise((r) => setTimeout(r, 100));
     // Signed in now: both processes answer.
     for (const c of [a, b]) expect((await c.client.callTool({ name: 'whoami', arguments: {} })).structuredContent).toMatchObject({ subject: 'alice' });
-    expect(readFileSync(log, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(await logLines(log)).toHaveLength(1);
   });
 
   it('fifty concurrent calls on an expired token make exactly one refresh', async () => {

@@ -75,3 +75,19 @@ export function tempDir(prefix = 'seed-mcp-test-'): { dir: string; cleanup: () =
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * The JSON lines a detached browser stand-in logged, once at least `count` complete lines are
+ * there: it writes after the CLI's callback answered it, so the CLI may exit first.
+ */
+export async function logLines(path: string, count = 1, timeoutMs = 5_000): Promise<any[]> {
+  const { existsSync, readFileSync } = await import('node:fs');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    const lines = text.split('\n').slice(0, -1); // only lines ended by a newline are complete
+    if (lines.length >= count) return lines.map((l) => JSON.parse(l));
+    if (Date.now() > deadline) throw new Error(`${path} has ${lines.length} complete lines, expected ${count}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}

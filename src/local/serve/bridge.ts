@@ -16,13 +16,15 @@ export interface BridgeOptions {
   onUpstreamError?: (kind: 'unreachable' | 'auth' | 'protocol') => void;
 }
 
+/** The network failure behind an error, by its code (ECONNREFUSED…) wherever it sits in the cause chain. */
 function networkReason(err: unknown): string | undefined {
-  for (let e: unknown = err, i = 0; e instanceof Error && i < 6; e = e.cause, i++) {
+  const chain: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && chain.length < 8; e = e.cause) chain.push(e);
+  for (const e of chain) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
-    if (/fetch failed|socket hang up|other side closed/i.test(e.message)) return e.message;
   }
-  return undefined;
+  return chain.find((e) => /fetch failed|socket hang up|other side closed/i.test(e.message))?.message;
 }
 
 /**

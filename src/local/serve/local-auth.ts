@@ -60,7 +60,8 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
       throw new ToolError(`not signed in (profile ${profile}); the next tool call that needs your identity ${options.loginMode === 'never' || !options.starter ? `fails until you run \`${login}\`` : 'opens a browser sign-in'}`);
     }
     if (options.loginMode === 'never' || !options.starter) {
-      throw new ToolError(`seed-mcp is not signed in (profile ${profile}): ${err.message}. Run \`${login}\` in a terminal, then retry this request.`);
+      const command = scopes ? `${login} --scope "${scopes}"` : login;
+      throw new ToolError(`seed-mcp ${scopes ? 'needs a new sign-in' : 'is not signed in'} (profile ${profile}): ${err.message}. Run \`${command}\` in a terminal, then retry this request.`);
     }
     const started = await options.starter.start(scopes);
     switch (started) {

@@ -5,6 +5,8 @@
  * the upstream killed and restarted.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,5 +142,43 @@ describe('serve --upstream', () => {
     const back = await client.callTool({ name: 'echo', arguments: { text: 'back' } });
     expect(back.isError, textOf(back)).toBeFalsy();
     expect(textOf(back)).toBe('echo: back');
+  });
+
+  it('goes through the proxy named by HTTP_PROXY / HTTPS_PROXY', async () => {
+    // A forward proxy that relays absolute-form requests and counts them.
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const target = new URL(req.url!);
+      const out = httpRequest({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      out.on('error', () => res.writeHead(502).end());
+      req.pipe(out);
+    });
+    // undici tunnels every proxied request, http too, through CONNECT.
+    proxy.on('connect', (req, socket, head) => {
+      seen.push(`CONNECT ${req.url}`);
+      const [host, port] = (req.url ?? '').split(':');
+      const upstreamSocket = connect(Number(port), host!, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstreamSocket.write(head);
+        upstreamSocket.pipe(socket);
+        socket.pipe(upstreamSocket);
+      });
+      upstreamSocket.on('error', () => socket.destroy());
+      socket.on('error', () => upstreamSocket.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => {
+      proxy.close(r);
+      proxy.closeAllConnections();
+    }));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const { client } = await bridge(modern, [], { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl });
+    const echo = await client.callTool({ name: 'echo', arguments: { text: 'via proxy' } });
+    expect(textOf(echo)).toBe('echo: via proxy');
+    expect(seen).toContain(`CONNECT 127.0.0.1:${modern.port}`);
   });
 });

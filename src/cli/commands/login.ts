@@ -69,7 +69,7 @@ Examples:
 
         if (interactive(ctx, opts.json)) {
           const { renderLogin } = await import('../ui/login-view.js');
-          const view = renderLogin(ctx.stderr);
+          const view = await renderLogin(ctx.stderr);
           try {
             const result = await login(input, { store, browser, logger: ctx.logger, onProgress: view.update, signal: ctx.signal });
             await view.done(loginSummary(result));

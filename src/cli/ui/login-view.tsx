@@ -1,14 +1,4 @@
-import { render, Text } from 'ink';
-import Spinner from 'ink-spinner';
 import type { LoginProgress } from '../../local/login.js';
-
-function Waiting({ label }: { label: string }) {
-  return (
-    <Text>
-      <Spinner type="dots" /> {label}
-    </Text>
-  );
-}
 
 function labelFor(event: LoginProgress | undefined): string {
   if (!event || event.type === 'discovering') return `Discovering the identity provider${event ? ` at ${event.target}` : ''}…`;
@@ -22,8 +12,16 @@ function labelFor(event: LoginProgress | undefined): string {
  * spinner line; what must stay readable and copyable — the URL, the device code, the result — is
  * written as plain lines, because ink hard-wraps long text at the terminal width and a wrapped URL
  * no longer pastes. Business logic never sees JSX.
+ *
+ * ink is ESM-only and loaded with `import()` here, so the CommonJS bundle never `require`s it.
  */
-export function renderLogin(stream: NodeJS.WritableStream) {
+export async function renderLogin(stream: NodeJS.WritableStream) {
+  const [{ render, Text }, { default: Spinner }] = await Promise.all([import('ink'), import('ink-spinner')]);
+  const Waiting = ({ label }: { label: string }) => (
+    <Text>
+      <Spinner type="dots" /> {label}
+    </Text>
+  );
   const mount = (event?: LoginProgress) =>
     render(<Waiting label={labelFor(event)} />, { stdout: stream as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false });
   let instance = mount();

@@ -39,6 +39,11 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
   const profile = settings.profile;
   const login = `seed-mcp login --profile ${profile}`;
   let inflight: Promise<StoredTokens> | undefined;
+  // The last set read or refreshed. A bridge asks for the token on every upstream request: the
+  // store (a keychain D-Bus call, a file read) is consulted again only when this one needs
+  // refreshing, and then under the lock, so a refresh by another process is seen before any
+  // refresh token of ours is spent.
+  let cached: StoredTokens | undefined;
 
   const needsRefresh = (tokens: StoredTokens, rejected?: string) =>
     (rejected !== undefined && tokens.accessToken === rejected) || secondsLeft(tokens, nowSec()) <= REFRESH_MARGIN_SEC;
@@ -46,9 +51,10 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
   async function read(): Promise<StoredTokens> {
     const tokens = await deps.store.get(profile);
     if (!tokens) {
+      cached = undefined;
       throw new SeedError('NOT_SIGNED_IN', `could not get a token: profile "${profile}" is not signed in`, { hint: `run \`${login}\`` });
     }
-    return tokens;
+    return (cached = tokens);
   }
 
   async function refreshLocked(rejected: string | undefined): Promise<StoredTokens> {
@@ -84,6 +90,7 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
           nowSec: nowSec(),
         });
         await deps.store.set(profile, next);
+        cached = next;
         deps.onRefresh?.({ type, result: 'success', seconds: (performance.now() - started) / 1000 });
         deps.logger.debug('token refreshed', { profile, type });
         return next;
@@ -93,6 +100,7 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
         if (mapped.code === 'INVALID_GRANT') {
           // The refresh token is dead: keeping it would fail the same way on every call.
           await deps.store.delete(profile);
+          cached = undefined;
           throw new SeedError('INVALID_GRANT', `${mapped.message}; the stored tokens of profile "${profile}" were cleared`, {
             hint: `sign in again: \`${login}\``,
             cause: err,
@@ -107,6 +115,7 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
 
   return {
     async get(options = {}) {
+      if (cached && !needsRefresh(cached, options.rejected)) return cached;
       const tokens = await read();
       if (!needsRefresh(tokens, options.rejected)) return tokens;
       inflight ??= refreshLocked(options.rejected).finally(() => {

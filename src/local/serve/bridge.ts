@@ -112,7 +112,9 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
 
   return {
     listTools: (cursor, signal) => call('list the upstream tools', (c) => c.listTools(cursor ? { cursor } : undefined, { signal })),
-    callTool: (params, signal) => call(`call ${params.name}`, (c) => c.callTool(params, { signal })) as never,
+    // A plain request, not client.callTool(): that would also check structuredContent against the
+    // tool's output schema, which the host does itself; the bridge only passes the result on.
+    callTool: (params, signal) => call(`call ${params.name}`, (c) => c.request({ method: 'tools/call', params }, { signal })) as never,
     listResources: (cursor, signal) =>
       call('list resources', async (c) => (c.getServerCapabilities()?.resources ? c.listResources(cursor ? { cursor } : undefined, { signal }) : { resources: [] })),
     listResourceTemplates: (cursor, signal) =>

@@ -1,0 +1,61 @@
+// Cold start: spawn → `initialize` answered, median of 20 (after one warm-up run), and the
+// process's peak RSS at that moment (VmHWM), side by side in one run with mcp-remote bridging to
+// the same local upstream and with a dependency-free stdio answerer (Node's own floor).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { BIN, MCP_REMOTE, stats } from './fixtures.mjs';
+
+const INIT = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) + '\n';
+const FLOOR = `process.stdin.on('data', (d) => { for (const line of String(d).split('\\n')) if (line.includes('"initialize"')) process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(line).id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'floor', version: '1' } } }) + '\\n'); });`;
+
+function peakRssMb(pid) {
+  try {
+    const kb = Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)?.[1]);
+    return kb / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+async function once(args, env) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+  child.stdin.write(INIT);
+  const ms = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no initialize answer from ${args.join(' ')}`)), 15_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('"id":1')) {
+        clearTimeout(timer);
+        resolve(performance.now() - t0);
+      }
+    });
+  });
+  const rss = peakRssMb(child.pid);
+  const exited = new Promise((r) => child.once('close', r));
+  child.stdin.end();
+  child.kill('SIGTERM');
+  await exited;
+  return { ms, rss };
+}
+
+/** Runs every contender `runs` times, interleaved so that machine noise hits all alike. */
+export async function coldStart({ upstream, env, token }, runs = 20) {
+  const contenders = [
+    { name: 'node floor (no deps)', args: ['-e', FLOOR], env },
+    { name: 'seed-mcp serve --upstream', args: [BIN, 'serve', '--upstream', upstream.url], env },
+    { name: 'seed-mcp serve (no code cache)', args: [BIN, 'serve', '--upstream', upstream.url], env: { ...env, SEED_MCP_NO_COMPILE_CACHE: '1' } },
+    { name: 'mcp-remote', args: [MCP_REMOTE, upstream.url, '--allow-http', '--header', `Authorization: Bearer ${token}`], env },
+  ];
+  const results = new Map(contenders.map((c) => [c.name, { ms: [], rss: [] }]));
+  for (const c of contenders) await once(c.args, c.env); // warm-up: OS file cache, V8 code cache
+  for (let i = 0; i < runs; i++) {
+    for (const c of contenders) {
+      const r = await once(c.args, c.env);
+      results.get(c.name).ms.push(r.ms);
+      results.get(c.name).rss.push(r.rss);
+    }
+  }
+  return contenders.map((c) => ({ name: c.name, time: stats(results.get(c.name).ms), rss: stats(results.get(c.name).rss) }));
+}

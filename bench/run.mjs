@@ -1,0 +1,30 @@
+// `npm run bench`: every benchmark, each contender side by side with its baseline in one run.
+// Prints a Markdown table per benchmark (paste into BENCHMARKS.md with the machine and date).
+import { bridgeOverhead } from './bridge-overhead.mjs';
+import { coldStart } from './cold-start.mjs';
+import { machine, setUp } from './fixtures.mjs';
+
+const only = process.argv[2];
+const f = await setUp();
+const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+try {
+  console.log(`# seed-mcp benchmarks — ${new Date().toISOString().slice(0, 10)} — ${machine()}\n`);
+  if (!only || only === 'cold-start') {
+    const rows = await coldStart(f);
+    console.log('## Cold start: spawn → initialize answered (20 runs after a warm-up)\n');
+    console.log('| contender | median ms | p90 ms | min ms | peak RSS MB (median) |\n| --- | --- | --- | --- | --- |');
+    for (const r of rows) console.log(`| ${r.name} | ${fmt(r.time.median)} | ${fmt(r.time.p90)} | ${fmt(r.time.min)} | ${fmt(r.rss.median)} |`);
+    const seed = rows.find((r) => r.name === 'seed-mcp serve --upstream');
+    const remote = rows.find((r) => r.name === 'mcp-remote');
+    console.log(`\nseed-mcp / mcp-remote: ${fmt((seed.time.median / remote.time.median) * 100, 0)} % of the time, ${fmt((seed.rss.median / remote.rss.median) * 100, 0)} % of the memory\n`);
+  }
+  if (!only || only === 'bridge') {
+    const rows = await bridgeOverhead(f);
+    console.log('## Bridge overhead: 1000 sequential tools/call (after 50 warm-up calls)\n');
+    console.log('| path | upstream era | median ms | p90 ms | p99 ms | added median ms |\n| --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) console.log(`| ${r.name} | ${r.era} | ${fmt(r.latency.median, 3)} | ${fmt(r.latency.p90, 3)} | ${fmt(r.latency.p99, 3)} | ${r.name.startsWith('direct') ? '(baseline)' : fmt(r.added, 3)} |`);
+    console.log();
+  }
+} finally {
+  await f.close();
+}

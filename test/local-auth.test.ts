@@ -20,7 +20,7 @@ function fakeStarter(answers: LoginStart[]): LoginStarter & { calls: Array<strin
     },
   };
 }
-const source = (get: TokenSource['get']): TokenSource => ({ get });
+const source = (get: TokenSource['get']): TokenSource => ({ get, invalidate() {} });
 const message = async (p: Promise<unknown>) => {
   const err = await p.then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(ToolError);

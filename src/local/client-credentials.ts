@@ -54,5 +54,8 @@ export function createClientCredentialsSource(settings: LocalSettings, deps: Pic
       });
       return inflight;
     },
+    invalidate() {
+      cached = undefined;
+    },
   };
 }

@@ -27,6 +27,8 @@ export interface TokenSource {
    * store already holds a newer one.
    */
   get(options?: { rejected?: string }): Promise<StoredTokens>;
+  /** Forget the set held in memory: the next `get` reads the store (after a sign-in). */
+  invalidate(): void;
 }
 
 /**
@@ -122,6 +124,9 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
         inflight = undefined;
       });
       return inflight;
+    },
+    invalidate() {
+      cached = undefined;
     },
   };
 }

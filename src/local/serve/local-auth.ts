@@ -104,6 +104,8 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
         throw new ToolError(`The server still refuses this request after ${MAX_STEP_UPS} sign-ins with the scopes "${union}" (insufficient_scope). Ask its operator to grant you access.`);
       }
       logger.info(`the upstream asks for scopes "${requiredScope ?? ''}"; signing in again for "${union}"`);
+      // A sign-in elsewhere (another serve process, a terminal) may already have them.
+      tokens.invalidate();
       return noToken({ message: `the server needs the scopes "${requiredScope ?? ''}"` } as SeedError, union);
     },
   };

@@ -22,6 +22,8 @@ export interface LoginStarterOptions {
   now?: () => number;
   /** Aborts a running sign-in (the client went away). */
   signal?: AbortSignal;
+  /** Told when a sign-in stored new tokens. */
+  onSignedIn?: () => void;
 }
 
 export interface LoginStarter {
@@ -92,6 +94,7 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
     )
       .then(async (r) => {
         logger.info(`signed in to ${r.issuer} as ${r.email ?? r.subject ?? 'unknown'} (profile ${r.profile})`);
+        options.onSignedIn?.();
         // Signed in: a later sign-out should be able to start a new sign-in at once.
         await unlink(marker).catch(() => {});
       })

@@ -48,7 +48,15 @@ export async function runServe(options: ServeOptions): Promise<void> {
     tokens = createClientCredentialsSource(settings, { onRefresh: options.onRefresh });
   } else {
     tokens = createTokenSource(settings, { store, logger, onRefresh: options.onRefresh });
-    starter = createLoginStarter({ settings, store, logger, browser: () => createBrowser({ command: settings.browserCommand, logger }), signal: stop.signal });
+    const source = tokens;
+    starter = createLoginStarter({
+      settings,
+      store,
+      logger,
+      browser: () => createBrowser({ command: settings.browserCommand, logger }),
+      signal: stop.signal,
+      onSignedIn: () => source.invalidate(),
+    });
   }
   const auth = createLocalAuth({ profile: settings.profile, tokens, loginMode: options.loginMode, starter, logger, issuer: settings.issuer });
   const info = { name: 'seed-mcp', version: options.version };

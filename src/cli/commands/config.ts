@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { isSeedError } from '../../shared/errors.js';
+import { redact } from '../../shared/redact.js';
 import { loadSettings, writeJson, type CliContext } from '../context.js';
 import type { RunFn } from '../main.js';
 
@@ -28,4 +30,31 @@ export function registerConfig(program: Command, ctx: CliContext, run: RunFn): v
         return 0;
       });
     });
+  config
+    .command('check')
+    .description('validate the cloud-mode configuration (environment and NAME_FILE secrets) and print the effective one, secrets redacted; exit 2 when invalid')
+    .addHelpText('after', '\nExamples:\n  $ OIDC_ISSUER=https://login.example.com OIDC_AUDIENCE=api://seed seed-mcp config check\n  $ docker run --env-file prod.env seed-mcp config check\n')
+    .action(async () => {
+      await run(false, () => checkCloudConfig(ctx));
+    });
+}
+
+/**
+ * `config check`: the effective cloud configuration as JSON on stdout, warnings on stderr. An
+ * invalid one prints the contract's `✗ Configuration validation failed:` block itself (the
+ * top-level handler's `✖` form is for every other error) and exits 2.
+ */
+async function checkCloudConfig(ctx: CliContext): Promise<number> {
+  const { loadCloudConfig, redactCloudConfig } = await import('../../cloud/config.js');
+  let config;
+  try {
+    config = loadCloudConfig(ctx.env);
+  } catch (err) {
+    if (!isSeedError(err) || err.code !== 'CONFIG_INVALID') throw err;
+    ctx.stderr.write(`✗ ${redact(err.message)}\n${err.hint ? `  → ${err.hint}\n` : ''}`);
+    return err.exitCode;
+  }
+  for (const warning of config.warnings) ctx.stderr.write(`⚠ ${warning}\n`);
+  writeJson(ctx, redactCloudConfig(config));
+  return 0;
 }

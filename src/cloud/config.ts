@@ -1,0 +1,519 @@
+/**
+ * The cloud-mode configuration: one zod schema over the environment, parsed once at start-up into a
+ * frozen {@link CloudConfig}. Names follow the deployment guides users already have (see
+ * DESIGN.md, "Cloud-mode configuration"); every variable also accepts `NAME_FILE` (Docker and
+ * Kubernetes secrets), and CLI flags arrive as overrides under the same names. Every problem is
+ * reported at once, in env-var names, in one `CONFIG_INVALID` error (exit 2).
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SeedError } from '../shared/errors.js';
+import { redact } from '../shared/redact.js';
+import type { LogLevel } from '../shared/logger.js';
+
+/**
+ * The effective cloud-mode configuration. Deeply frozen at run time, arrays included (they are
+ * typed `string[]` only so that they pass to APIs that take plain arrays): nothing changes it after
+ * start-up.
+ */
+export interface CloudConfig {
+  /** `AUTH_MODE`; `cloud` unless set. */
+  readonly authMode: 'cloud' | 'local';
+  /** `PORT`, else `MCP_PORT`; 3000 unless set. */
+  readonly port: number;
+  /** `HOST`; `0.0.0.0` unless set. */
+  readonly host: string;
+  /** `BASE_URL` without trailing slashes; `http://localhost:<port>` when unset (with a warning). */
+  readonly baseUrl: string;
+  /** `AUTH_REQUIRED`; true unless set. False only ever comes with a warning. */
+  readonly authRequired: boolean;
+  /** `ALLOWED_ISSUERS` then `OIDC_ISSUER`, deduplicated, each exactly as given (`iss` must match it). */
+  readonly allowedIssuers: string[];
+  /** `RESOURCE_IDENTIFIER` then `OIDC_AUDIENCE` values, deduplicated: the accepted `aud` values. */
+  readonly audiences: string[];
+  /** `JWKS_CACHE_TTL` in seconds; 3600 unless set. */
+  readonly jwksCacheTtlSec: number;
+  /** `SCOPES_SUPPORTED`, split on commas and white space. */
+  readonly scopesSupported: string[];
+  /** `OAUTH_AUTHORIZATION_URL`: overrides discovery. */
+  readonly oauthAuthorizationUrl?: string;
+  /** `OAUTH_TOKEN_URL`: overrides discovery. */
+  readonly oauthTokenUrl?: string;
+  readonly oauthProxy: {
+    /** `OAUTH_PROXY_ENABLED`; false unless set. */
+    readonly enabled: boolean;
+    /** `OAUTH_CLIENT_ID`, else the first `OIDC_AUDIENCE` value. */
+    readonly clientId?: string;
+    /** `OAUTH_CLIENT_SECRET` (secret); absent = public client. */
+    readonly clientSecret?: string;
+    /** `DCR_CLIENT_TTL` in seconds; 2592000 (30 days) unless set. */
+    readonly dcrClientTtlSec: number;
+    /** `DCR_RATE_LIMIT_MAX` registrations per hour per IP; 10 unless set. */
+    readonly dcrRateLimitMax: number;
+  };
+  /** `REDIS_URL` (secret: it may hold a password); absent = state in memory. */
+  readonly redisUrl?: string;
+  readonly metrics: {
+    /** `METRICS_ENABLED`; true unless set. */
+    readonly enabled: boolean;
+    /** `METRICS_TOKEN` (secret): the bearer token `/metrics` asks for, when set. */
+    readonly token?: string;
+  };
+  readonly rateLimit: {
+    /** `RATE_LIMIT_ENABLED`; true unless set. */
+    readonly enabled: boolean;
+    /** `MCP_RATE_LIMIT_MAX` requests per window; 100 unless set. */
+    readonly max: number;
+    /** `MCP_RATE_LIMIT_WINDOW_MS`; 60000 unless set. */
+    readonly windowMs: number;
+  };
+  /** `CORS_EXTRA_ORIGINS`, each normalised to its origin (`https://app.example.com`). */
+  readonly corsExtraOrigins: string[];
+  /** `MCP_SESSION_TTL_SECONDS`; 3600 unless set, at least 60. */
+  readonly sessionTtlSec: number;
+  /** `MCP_MAX_SESSIONS`; 1000 unless set. */
+  readonly maxSessions: number;
+  /** `TOOL_POLICY_FILE`, absolute; an existing file. */
+  readonly toolPolicyFile?: string;
+  /** `CHECKLIST_DIR`, absolute; an existing directory. */
+  readonly checklistDir?: string;
+  /** `PROCESS_DIR`, absolute; an existing directory. */
+  readonly processDir?: string;
+  /** `LOG_LEVEL`; `info` unless set. */
+  readonly logLevel: LogLevel;
+  /** `LOG_FORMAT`; `json` unless set. */
+  readonly logFormat: 'json' | 'pretty';
+  /** `TRUST_PROXY`: honour `X-Forwarded-*`; false unless set. */
+  readonly trustProxy: boolean;
+  /** What the operator should hear at start-up although the configuration is valid. */
+  readonly warnings: string[];
+}
+
+type Env = Record<string, string | undefined>;
+
+const NAMES = [
+  'AUTH_MODE', 'PORT', 'MCP_PORT', 'HOST', 'BASE_URL', 'AUTH_REQUIRED', 'ALLOWED_ISSUERS', 'OIDC_ISSUER',
+  'RESOURCE_IDENTIFIER', 'OIDC_AUDIENCE', 'JWKS_CACHE_TTL', 'SCOPES_SUPPORTED', 'OAUTH_AUTHORIZATION_URL',
+  'OAUTH_TOKEN_URL', 'OAUTH_PROXY_ENABLED', 'OAUTH_CLIENT_ID', 'OAUTH_CLIENT_SECRET', 'DCR_CLIENT_TTL',
+  'DCR_RATE_LIMIT_MAX', 'REDIS_URL', 'METRICS_ENABLED', 'METRICS_TOKEN', 'RATE_LIMIT_ENABLED',
+  'MCP_RATE_LIMIT_MAX', 'MCP_RATE_LIMIT_WINDOW_MS', 'CORS_EXTRA_ORIGINS', 'MCP_SESSION_TTL_SECONDS',
+  'MCP_MAX_SESSIONS', 'TOOL_POLICY_FILE', 'CHECKLIST_DIR', 'PROCESS_DIR', 'LOG_LEVEL', 'LOG_FORMAT', 'TRUST_PROXY',
+] as const;
+type Name = (typeof NAMES)[number];
+
+const REDACTED = '[REDACTED]';
+const LOOPBACK_NOTE = 'http only on localhost, 127.0.0.1 or [::1]';
+
+// ---------------------------------------------------------------------------------------------
+// Sources: overrides, env and NAME_FILE
+
+/** A variable that has a problem before its value is even known. */
+class Unusable {
+  constructor(readonly problem: string) {}
+}
+type Raw = string | Unusable | undefined;
+
+const isSet = (v: string | undefined): v is string => v !== undefined && v !== '';
+
+/**
+ * Flags win over env as a whole per variable: a `--x` flag beats both `X` and `X_FILE` from the
+ * environment. Within one layer, `X` and `X_FILE` together are ambiguous. Empty means unset, as
+ * compose files write `X=` for "not this one".
+ */
+function readRaw(name: Name, env: Env, overrides: Env): Raw {
+  const fileName = `${name}_FILE`;
+  const layer = isSet(overrides[name]) || isSet(overrides[fileName]) ? overrides : env;
+  const value = layer[name];
+  const file = layer[fileName];
+  if (isSet(value) && isSet(file)) return new Unusable(`${name} and ${fileName} are both set; set only one`);
+  if (!isSet(file)) return isSet(value) ? value : undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return new Unusable(`${fileName} could not be read: ${(err as NodeJS.ErrnoException).code ?? 'error'} (${file})`);
+  }
+  text = text.replace(/\r?\n$/, '');
+  return text === '' ? new Unusable(`${fileName} is empty (${file})`) : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsers: a value in, problems pushed in env-var words
+
+type Parser<T> = (value: string, problems: string[]) => T;
+
+const LIST = /,/;
+const SCOPE_LIST = /[\s,]+/;
+
+/**
+ * One variable of the schema: runs `parse` on a set value, turns its problems into zod issues and
+ * falls back to `fallback` when the variable is unset. Issues are marked `continue` so that the
+ * cross-variable rules still run and every problem is reported at once.
+ */
+function variable<T>(parse: Parser<T>): z.ZodType<T | undefined, Raw>;
+function variable<T>(parse: Parser<T>, fallback: T): z.ZodType<T, Raw>;
+function variable<T>(parse: Parser<T>, fallback?: T): z.ZodType<T | undefined, Raw> {
+  return z
+    .custom<Raw>(() => true)
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return fallback;
+      if (raw instanceof Unusable) {
+        ctx.addIssue({ code: 'custom', message: raw.problem, continue: true });
+        return z.NEVER;
+      }
+      const problems: string[] = [];
+      const out = parse(raw, problems);
+      for (const message of problems) ctx.addIssue({ code: 'custom', message, continue: true });
+      return problems.length > 0 ? z.NEVER : out;
+    });
+}
+
+const BOOLEANS: Record<string, boolean> = { true: true, '1': true, yes: true, false: false, '0': false, no: false };
+
+const bool =
+  (name: Name): Parser<boolean> =>
+  (v, problems) => {
+    const b = BOOLEANS[v.trim().toLowerCase()];
+    if (b === undefined) problems.push(`${name} must be true or false (or 1/0, yes/no), got: ${v}`);
+    return b ?? false;
+  };
+
+const int =
+  (name: Name, min: number, max?: number): Parser<number> =>
+  (v, problems) => {
+    const text = v.trim();
+    const n = Number(text);
+    const range = max === undefined ? `at least ${min}` : `between ${min} and ${max}`;
+    if (!/^[+-]?\d+$/.test(text) || !Number.isSafeInteger(n)) problems.push(`${name} must be a whole number ${range}, got: ${v}`);
+    else if (n < min || (max !== undefined && n > max)) problems.push(`${name} must be ${range}, got: ${v}`);
+    return n;
+  };
+
+const oneOf =
+  <const T extends string>(name: Name, values: readonly T[]): Parser<T> =>
+  (v, problems) => {
+    const lower = v.trim().toLowerCase();
+    const found = values.find((x) => x === lower);
+    if (found === undefined) problems.push(`${name} must be one of ${values.join(', ')}, got: ${v}`);
+    return found ?? values[0]!;
+  };
+
+const host =
+  (name: Name): Parser<string> =>
+  (v, problems) => {
+    const text = v.trim();
+    if (/[\s/]/.test(text)) problems.push(`${name} must be a host name or IP address, got: ${v}`);
+    return text;
+  };
+
+const text = (v: string): string => v.trim();
+const secret = (v: string): string => v;
+
+function splitList(v: string, separators: RegExp): string[] {
+  return [...new Set(v.split(separators).map((s) => s.trim()).filter(Boolean))];
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/**
+ * Checks one http(s) URL and returns it exactly as given. `secure`: https, except http on a
+ * loopback host (a development IdP); issuers also refuse a query or fragment (RFC 8414 §2).
+ */
+function checkUrl(name: Name, value: string, problems: string[], opts: { secure?: boolean; issuer?: boolean } = {}): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${name} must be a URL, got: ${value}`);
+    return value;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    problems.push(`${name} must be an http(s) URL, got: ${value}`);
+  } else if (opts.secure && url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    problems.push(`${name} must use https (${LOOPBACK_NOTE}), got: ${value}`);
+  }
+  if (opts.issuer && (url.search !== '' || url.hash !== '')) problems.push(`${name} must not have a query or fragment, got: ${value}`);
+  return value;
+}
+
+const secureUrl =
+  (name: Name): Parser<string> =>
+  (v, problems) =>
+    checkUrl(name, v.trim(), problems, { secure: true });
+
+const baseUrl =
+  (name: Name): Parser<string> =>
+  (v, problems) =>
+    checkUrl(name, v.trim(), problems).replace(/\/+$/, '');
+
+/** `list`: comma-separated issuers; otherwise one issuer (`OIDC_ISSUER` "adds one"). */
+const issuers =
+  (name: Name, list: boolean): Parser<string[]> =>
+  (v, problems) =>
+    (list ? splitList(v, LIST) : [v.trim()]).map((entry) => checkUrl(name, entry, problems, { secure: true, issuer: true }));
+
+const list =
+  (separators: RegExp): Parser<string[]> =>
+  (v) =>
+    splitList(v, separators);
+
+const origins =
+  (name: Name): Parser<string[]> =>
+  (v, problems) => {
+    const out: string[] = [];
+    for (const entry of splitList(v, /,/)) {
+      let url: URL | undefined;
+      try {
+        url = new URL(entry);
+      } catch {
+        // reported below
+      }
+      if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname !== '/' || url.search || url.hash || url.username) {
+        problems.push(`${name} must list origins such as https://app.example.com, got: ${entry}`);
+      } else {
+        out.push(url.origin);
+      }
+    }
+    return [...new Set(out)];
+  };
+
+interface RedisUrlParts {
+  scheme: string;
+  userinfo: string | undefined;
+  rest: string;
+}
+
+/**
+ * Splits a Redis URL at the last `@`, so that a password with an unencoded `#`, `/` or `@` is still
+ * taken as userinfo: redaction must never show part of it. Sentinel URLs list several hosts, which
+ * `URL` refuses, hence no `URL` here.
+ */
+function splitRedisUrl(value: string): RedisUrlParts | undefined {
+  const m = /^(rediss?(?:\+sentinel)?):\/\/(.*)$/is.exec(value);
+  if (!m) return undefined;
+  const after = m[2]!;
+  const at = after.lastIndexOf('@');
+  return { scheme: m[1]!, userinfo: at >= 0 ? after.slice(0, at) : undefined, rest: at >= 0 ? after.slice(at + 1) : after };
+}
+
+const redisUrl =
+  (name: Name): Parser<string> =>
+  (v, problems) => {
+    const parts = splitRedisUrl(v.trim());
+    // The value is not echoed: it may hold a password.
+    if (!parts || !/^[^/?#]+/.test(parts.rest)) problems.push(`${name} must be a redis://, rediss:// or redis+sentinel:// URL with a host`);
+    return v.trim();
+  };
+
+/** `redis://user:[REDACTED]@host:6379/0`: the URL stays readable, its password does not. */
+function redactRedisUrl(value: string): string {
+  const parts = splitRedisUrl(value);
+  if (!parts) return REDACTED;
+  let userinfo = '';
+  if (parts.userinfo !== undefined) {
+    const colon = parts.userinfo.indexOf(':');
+    // Without a colon some clients take the userinfo as a password: hide it all.
+    userinfo = `${colon >= 0 ? `${parts.userinfo.slice(0, colon)}:${REDACTED}` : REDACTED}@`;
+  }
+  const rest = parts.rest.replace(/([?&][^=&#]*(?:pass|secret|token|auth)[^=&#]*=)[^&#]*/gi, `$1${REDACTED}`);
+  return redact(`${parts.scheme}://${userinfo}${rest}`);
+}
+
+const existing =
+  (name: Name, kind: 'file' | 'directory'): Parser<string> =>
+  (v, problems) => {
+    const path = resolve(v.trim());
+    try {
+      const st = statSync(path);
+      const ok = kind === 'file' ? st.isFile() : st.isDirectory();
+      if (!ok) problems.push(`${name} must be a ${kind}, got: ${v} (${st.isDirectory() ? 'a directory' : 'not a directory'})`);
+    } catch (err) {
+      problems.push(`${name} must be an existing ${kind}, got: ${v} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    return path;
+  };
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+
+const fields = z.object({
+  AUTH_MODE: variable(oneOf('AUTH_MODE', ['cloud', 'local'] as const), 'cloud'),
+  PORT: variable(int('PORT', 1, 65535)),
+  MCP_PORT: variable(int('MCP_PORT', 1, 65535)),
+  HOST: variable(host('HOST'), '0.0.0.0'),
+  BASE_URL: variable(baseUrl('BASE_URL')),
+  AUTH_REQUIRED: variable(bool('AUTH_REQUIRED'), true),
+  ALLOWED_ISSUERS: variable(issuers('ALLOWED_ISSUERS', true), []),
+  OIDC_ISSUER: variable(issuers('OIDC_ISSUER', false), []),
+  RESOURCE_IDENTIFIER: variable(list(LIST), []),
+  OIDC_AUDIENCE: variable(list(LIST), []),
+  JWKS_CACHE_TTL: variable(int('JWKS_CACHE_TTL', 60), 3600),
+  SCOPES_SUPPORTED: variable(list(SCOPE_LIST), []),
+  OAUTH_AUTHORIZATION_URL: variable(secureUrl('OAUTH_AUTHORIZATION_URL')),
+  OAUTH_TOKEN_URL: variable(secureUrl('OAUTH_TOKEN_URL')),
+  OAUTH_PROXY_ENABLED: variable(bool('OAUTH_PROXY_ENABLED'), false),
+  OAUTH_CLIENT_ID: variable(text),
+  OAUTH_CLIENT_SECRET: variable(secret),
+  DCR_CLIENT_TTL: variable(int('DCR_CLIENT_TTL', 60), 2_592_000),
+  DCR_RATE_LIMIT_MAX: variable(int('DCR_RATE_LIMIT_MAX', 1), 10),
+  REDIS_URL: variable(redisUrl('REDIS_URL')),
+  METRICS_ENABLED: variable(bool('METRICS_ENABLED'), true),
+  METRICS_TOKEN: variable(secret),
+  RATE_LIMIT_ENABLED: variable(bool('RATE_LIMIT_ENABLED'), true),
+  MCP_RATE_LIMIT_MAX: variable(int('MCP_RATE_LIMIT_MAX', 1), 100),
+  MCP_RATE_LIMIT_WINDOW_MS: variable(int('MCP_RATE_LIMIT_WINDOW_MS', 1000), 60_000),
+  CORS_EXTRA_ORIGINS: variable(origins('CORS_EXTRA_ORIGINS'), []),
+  MCP_SESSION_TTL_SECONDS: variable(int('MCP_SESSION_TTL_SECONDS', 60), 3600),
+  MCP_MAX_SESSIONS: variable(int('MCP_MAX_SESSIONS', 1), 1000),
+  TOOL_POLICY_FILE: variable(existing('TOOL_POLICY_FILE', 'file')),
+  CHECKLIST_DIR: variable(existing('CHECKLIST_DIR', 'directory')),
+  PROCESS_DIR: variable(existing('PROCESS_DIR', 'directory')),
+  LOG_LEVEL: variable(oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), 'info'),
+  LOG_FORMAT: variable(oneOf('LOG_FORMAT', ['json', 'pretty'] as const), 'json'),
+  TRUST_PROXY: variable(bool('TRUST_PROXY'), false),
+} satisfies Record<Name, z.ZodType<unknown, Raw>>);
+
+type Fields = z.output<typeof fields>;
+
+const schema = fields
+  .superRefine(
+    (o, ctx) => {
+      // A variable that failed holds no value: a rule that reads it stays silent rather than
+      // adding a second, misleading problem about the same variable.
+      const failed = new Set(ctx.issues.map((issue) => issue.path?.[0]));
+      const known = (...names: Name[]) => names.every((n) => !failed.has(n));
+      const problem = (message: string) => ctx.addIssue({ code: 'custom', message, continue: true });
+
+      const noIssuer = known('ALLOWED_ISSUERS', 'OIDC_ISSUER') && o.ALLOWED_ISSUERS.length + o.OIDC_ISSUER.length === 0;
+      if (known('AUTH_REQUIRED') && o.AUTH_REQUIRED) {
+        if (noIssuer) problem('OIDC_ISSUER must be configured when AUTH_REQUIRED=true (or ALLOWED_ISSUERS, a comma-separated list of issuer URLs)');
+        if (known('RESOURCE_IDENTIFIER', 'OIDC_AUDIENCE') && o.RESOURCE_IDENTIFIER.length + o.OIDC_AUDIENCE.length === 0) {
+          problem('RESOURCE_IDENTIFIER or OIDC_AUDIENCE must be configured when AUTH_REQUIRED=true');
+        }
+      }
+      if (known('OAUTH_PROXY_ENABLED') && o.OAUTH_PROXY_ENABLED) {
+        if (known('OAUTH_CLIENT_ID', 'OIDC_AUDIENCE') && !o.OAUTH_CLIENT_ID && o.OIDC_AUDIENCE.length === 0) {
+          problem('OAUTH_CLIENT_ID must be configured when OAUTH_PROXY_ENABLED=true (or OIDC_AUDIENCE, whose first value is the default)');
+        }
+        const endpoints = known('OAUTH_AUTHORIZATION_URL', 'OAUTH_TOKEN_URL') && o.OAUTH_AUTHORIZATION_URL && o.OAUTH_TOKEN_URL;
+        const saidAlready = known('AUTH_REQUIRED') && o.AUTH_REQUIRED;
+        if (noIssuer && !endpoints && !saidAlready && known('OAUTH_AUTHORIZATION_URL', 'OAUTH_TOKEN_URL')) {
+          problem('OIDC_ISSUER must be configured when OAUTH_PROXY_ENABLED=true (or both OAUTH_AUTHORIZATION_URL and OAUTH_TOKEN_URL)');
+        }
+      }
+    },
+    { when: () => true },
+  )
+  .transform(toConfig);
+
+function toConfig(o: Fields): CloudConfig {
+  const warnings: string[] = [];
+  const port = o.PORT ?? o.MCP_PORT ?? 3000;
+  if (o.PORT !== undefined && o.MCP_PORT !== undefined && o.PORT !== o.MCP_PORT) {
+    // Platforms such as Cloud Run inject PORT and expect it to be obeyed.
+    warnings.push(`PORT=${o.PORT} and MCP_PORT=${o.MCP_PORT} are both set: listening on PORT (${o.PORT})`);
+  }
+  const baseUrl = o.BASE_URL ?? `http://localhost:${port}`;
+  if (o.BASE_URL === undefined) {
+    warnings.push(`BASE_URL is not set: using ${baseUrl} in protected-resource metadata and OAuth redirects; set BASE_URL to this server's public URL`);
+  }
+  if (!o.AUTH_REQUIRED) {
+    warnings.push('AUTH_REQUIRED=false: AUTHENTICATION IS OFF. Anyone who can reach this server can call every tool without a token; use this only for local development');
+  }
+  return deepFreeze({
+    authMode: o.AUTH_MODE,
+    port,
+    host: o.HOST,
+    baseUrl,
+    authRequired: o.AUTH_REQUIRED,
+    allowedIssuers: [...new Set([...o.ALLOWED_ISSUERS, ...o.OIDC_ISSUER])],
+    audiences: [...new Set([...o.RESOURCE_IDENTIFIER, ...o.OIDC_AUDIENCE])],
+    jwksCacheTtlSec: o.JWKS_CACHE_TTL,
+    scopesSupported: o.SCOPES_SUPPORTED,
+    oauthAuthorizationUrl: o.OAUTH_AUTHORIZATION_URL,
+    oauthTokenUrl: o.OAUTH_TOKEN_URL,
+    oauthProxy: {
+      enabled: o.OAUTH_PROXY_ENABLED,
+      clientId: o.OAUTH_CLIENT_ID ?? o.OIDC_AUDIENCE[0],
+      clientSecret: o.OAUTH_CLIENT_SECRET,
+      dcrClientTtlSec: o.DCR_CLIENT_TTL,
+      dcrRateLimitMax: o.DCR_RATE_LIMIT_MAX,
+    },
+    redisUrl: o.REDIS_URL,
+    metrics: { enabled: o.METRICS_ENABLED, token: o.METRICS_TOKEN },
+    rateLimit: { enabled: o.RATE_LIMIT_ENABLED, max: o.MCP_RATE_LIMIT_MAX, windowMs: o.MCP_RATE_LIMIT_WINDOW_MS },
+    corsExtraOrigins: o.CORS_EXTRA_ORIGINS,
+    sessionTtlSec: o.MCP_SESSION_TTL_SECONDS,
+    maxSessions: o.MCP_MAX_SESSIONS,
+    toolPolicyFile: o.TOOL_POLICY_FILE,
+    checklistDir: o.CHECKLIST_DIR,
+    processDir: o.PROCESS_DIR,
+    logLevel: o.LOG_LEVEL,
+    logFormat: o.LOG_FORMAT,
+    trustProxy: o.TRUST_PROXY,
+    warnings,
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+/**
+ * Reads and validates the cloud-mode configuration, once, at start-up.
+ *
+ * `overrides` are CLI flags already mapped to env names (`{ PORT: '8080' }`); per variable they win
+ * over `env`, `NAME` and `NAME_FILE` alike. Every variable also accepts `NAME_FILE`: the file's
+ * content, minus one trailing newline, is the value.
+ *
+ * @throws SeedError `CONFIG_INVALID` (exit 2) whose message is `Configuration validation failed:`
+ *   followed by one `\n  - <problem>` line per problem, every problem at once.
+ *
+ * @example
+ * ```ts
+ * const config = loadCloudConfig(process.env, { PORT: opts.port });
+ * for (const w of config.warnings) logger.warn(w);
+ * ```
+ */
+export function loadCloudConfig(env: Env, overrides: Partial<Record<string, string>> = {}): CloudConfig {
+  const raw = Object.fromEntries(NAMES.map((name) => [name, readRaw(name, env, overrides)]));
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = [...new Set(result.error.issues.map((issue) => issue.message))];
+  throw new SeedError('CONFIG_INVALID', `Configuration validation failed:${problems.map((p) => `\n  - ${p}`).join('')}`, {
+    hint: 'fix the variables above (each also accepts NAME_FILE); `seed-mcp config check` prints the effective configuration',
+  });
+}
+
+/**
+ * The effective configuration for printing: every field of {@link CloudConfig} but `warnings`,
+ * unset optional values as `null`, and secrets replaced by `[REDACTED]` (the OAuth client secret,
+ * the metrics token, and the password inside `redisUrl`, whose URL stays readable).
+ *
+ * @example
+ * ```ts
+ * stdout.write(JSON.stringify(redactCloudConfig(config), null, 2));
+ * ```
+ */
+export function redactCloudConfig(config: CloudConfig): Record<string, unknown> {
+  const hidden = (v: string | undefined) => (v === undefined ? null : REDACTED);
+  const nulls = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === undefined ? null : v]));
+  // Assigning over keys that `nulls` already set keeps the fields in their declared order.
+  const out = nulls(config);
+  delete out.warnings;
+  out.oauthProxy = { ...nulls(config.oauthProxy), clientSecret: hidden(config.oauthProxy.clientSecret) };
+  out.redisUrl = config.redisUrl === undefined ? null : redactRedisUrl(config.redisUrl);
+  out.metrics = { ...nulls(config.metrics), token: hidden(config.metrics.token) };
+  return out;
+}

@@ -10,6 +10,7 @@ import { registerToken } from './commands/token.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerServe } from './commands/serve.js';
 import { registerConfig } from './commands/config.js';
+import { registerCloud } from './commands/cloud.js';
 
 export const VERSION = '0.1.0';
 
@@ -56,6 +57,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   registerDoctor(program, ctx, run);
   registerServe(program, ctx, run, VERSION);
   registerConfig(program, ctx, run);
+  registerCloud(program, ctx, run, VERSION);
   program.addHelpText(
     'after',
     `

@@ -25,5 +25,8 @@ export function redact(text: string): string {
   return text
     .replace(JWT_RE, '[REDACTED]')
     .replace(BEARER_RE, '$1 [REDACTED]')
-    .replace(PARAM_RE, '$1$2$3[REDACTED]');
+    .replace(PARAM_RE, (whole, pre: string, name: string, sep: string, value: string) =>
+      // An audit event's `code` is an error code such as INVALID_AUDIENCE, not an OAuth code.
+      name.toLowerCase() === 'code' && /^[A-Z][A-Z0-9_]+$/.test(value) ? whole : `${pre}${name}${sep}[REDACTED]`,
+    );
 }

@@ -59,6 +59,11 @@ Examples:
     )
     .action(async (opts: ServeOpts, cmd: Command) => {
       await run(false, async () => {
+        // Container compatibility: the deployment guides start `serve` with AUTH_MODE=cloud.
+        if (ctx.env.AUTH_MODE === 'cloud') {
+          const { runCloud } = await import('./cloud.js');
+          return runCloud(ctx, {}, version);
+        }
         const headers = parseHeaders(opts.header);
         const settings = await loadSettings(ctx, { ...opts, profile: cmd.optsWithGlobals().profile as string | undefined });
         const { runServe } = await import('../../local/serve/run-serve.js');

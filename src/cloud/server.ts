@@ -1,0 +1,257 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AuthInfo } from '@modelcontextprotocol/server';
+import type { Logger } from '../shared/logger.js';
+import { createServerFactory } from '../shared/mcp/server-factory.js';
+import { ToolError, type Caller, type ToolDefinition } from '../shared/tools/types.js';
+import { sendAuthFailure, type AuthFailure } from './challenge.js';
+import type { CloudConfig } from './config.js';
+import type { TokenValidator, VerifiedToken } from './auth/validator.js';
+
+/** The most a POST /mcp body may hold. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+const MCP_PATH = '/mcp';
+const PRM_PATH = '/.well-known/oauth-protected-resource';
+
+export interface CloudServerOptions {
+  config: CloudConfig;
+  /** Absent only with AUTH_REQUIRED=false. */
+  validator?: TokenValidator;
+  tools: ToolDefinition[];
+  logger: Logger;
+  version: string;
+  /** How long in-flight requests may finish after SIGTERM. */
+  shutdownGraceMs?: number;
+}
+
+export interface CloudServer {
+  url: string;
+  port: number;
+  /** Graceful stop: readiness 503, refuse new requests, let in-flight ones finish, close. */
+  close(): Promise<void>;
+}
+
+const ANONYMOUS: Caller = { subject: 'anonymous', issuer: 'none', scopes: [] };
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
+}
+
+/** Missing scopes of `tool` for `scopes`; empty when allowed. */
+function missingScopes(tool: ToolDefinition, scopes: readonly string[]): string[] {
+  return (tool.requiredScopes ?? []).filter((s) => !scopes.includes(s));
+}
+
+/**
+ * `seed-mcp cloud`: Streamable-HTTP MCP at /mcp (2026-07-28, and `initialize`-era clients through
+ * the SDK's stateless fallback) behind bearer-token validation, with RFC 9728 metadata, health and
+ * readiness. Plain `node:http`: no framework on the hot path.
+ */
+export async function startCloudServer(options: CloudServerOptions): Promise<CloudServer> {
+  const { config, validator, logger } = options;
+  const [{ createMcpHandler }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
+  const baseUrl = config.baseUrl.replace(/\/$/, '');
+  const resource = config.audiences[0] ?? `${baseUrl}${MCP_PATH}`;
+  const resourceMetadataUrl = `${baseUrl}${PRM_PATH}${MCP_PATH}`;
+  const toolsByName = new Map(options.tools.map((t) => [t.name, t]));
+  const allowedOrigins = new Set([new URL(baseUrl).origin, ...config.corsExtraOrigins]);
+
+  const factory = createServerFactory({
+    info: { name: 'seed-mcp', version: options.version },
+    mode: 'cloud',
+    tools: options.tools,
+    callerFrom: async (ctx) => ((ctx.http?.authInfo?.extra as { caller?: Caller } | undefined)?.caller ?? ANONYMOUS),
+    // The HTTP layer already answered 403 for missing scopes; this keeps a tool safe however it is reached.
+    authorize: (tool, caller) => {
+      const missing = missingScopes(tool, caller.scopes);
+      if (config.authRequired && missing.length > 0) throw new ToolError(`${tool.name} needs the scopes: ${missing.join(' ')}`);
+    },
+    logger,
+  });
+  const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
+  const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });
+
+  let shuttingDown = false;
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+
+  const audit = (event: 'token_validated' | 'cloud_auth_failed', fields: Record<string, unknown>) =>
+    (event === 'cloud_auth_failed' ? logger.warn : logger.info)(event, { event, ...fields });
+
+  async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<{ verified?: VerifiedToken; token?: string } | undefined> {
+    if (!config.authRequired || !validator) return {};
+    try {
+      const token = validator.parseAuthorization(req.headers.authorization);
+      const verified = await validator.verify(token);
+      audit('token_validated', { subject: verified.subject, issuer: verified.issuer, client_id: verified.clientId });
+      return { verified, token };
+    } catch (err) {
+      if (err instanceof Error && err.name === 'JwksUnavailableError') {
+        // Not the caller's fault: the IdP's keys cannot be had right now.
+        logger.error(`could not verify a token: ${err.message}`, { event: 'jwks_unavailable' });
+        json(res, 503, { error: 'JWKS_UNAVAILABLE', error_description: 'the signing keys of the token issuer cannot be fetched', message: 'Action: retry shortly; operators: check /health/ready and the IdP' }, { 'retry-after': '5' });
+        return undefined;
+      }
+      const e = err as Partial<AuthFailure> & Error;
+      if (!e.code || !e.status) throw err;
+      audit('cloud_auth_failed', { code: e.code, reason: e.description, ip: req.socket.remoteAddress });
+      sendAuthFailure(res, { status: e.status, code: e.code, description: e.description ?? e.message, action: e.action ?? 'sign in again', scope: e.scope }, resourceMetadataUrl);
+      return undefined;
+    }
+  }
+
+  function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+    return new Promise((resolve, reject) => {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > MAX_BODY_BYTES) return resolve('too-large');
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY_BYTES) {
+          req.destroy();
+          resolve('too-large');
+        } else chunks.push(c);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+  }
+
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const origin = req.headers.origin;
+    // DNS rebinding: a browser page on another origin must not drive this server.
+    if (origin && !allowedOrigins.has(origin)) {
+      json(res, 403, { error: 'forbidden_origin', message: `Action: origin ${origin} is not allowed; add it to CORS_EXTRA_ORIGINS if it should be` });
+      return;
+    }
+    const auth = await authenticate(req, res);
+    if (!auth) return;
+    let parsed: unknown;
+    if (req.method === 'POST') {
+      const body = await readBody(req);
+      if (body === 'too-large') {
+        json(res, 413, { jsonrpc: '2.0', error: { code: -32600, message: `request body over ${MAX_BODY_BYTES} bytes` }, id: null }, { connection: 'close' });
+        return;
+      }
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        json(res, 400, { jsonrpc: '2.0', error: { code: -32700, message: 'Parse error: the body is not JSON' }, id: null });
+        return;
+      }
+      // Per-tool scopes answer at the HTTP level, as 403 insufficient_scope naming every needed scope.
+      if (config.authRequired) {
+        for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+          const m = message as { method?: unknown; params?: { name?: unknown } };
+          if (m?.method !== 'tools/call' || typeof m.params?.name !== 'string') continue;
+          const tool = toolsByName.get(m.params.name);
+          if (!tool) continue;
+          if (missingScopes(tool, auth.verified?.scopes ?? []).length > 0) {
+            const scope = (tool.requiredScopes ?? []).join(' ');
+            audit('cloud_auth_failed', { code: 'INSUFFICIENT_SCOPE', subject: auth.verified?.subject, tool: tool.name });
+            sendAuthFailure(res, { status: 403, code: 'INSUFFICIENT_SCOPE', description: `the tool ${tool.name} needs the scopes ${scope}`, action: `sign in again asking for the scopes: ${scope}`, scope }, resourceMetadataUrl);
+            return;
+          }
+        }
+      }
+    }
+    const v = auth.verified;
+    if (v && auth.token) {
+      const info: AuthInfo = { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
+      (req as IncomingMessage & { auth?: AuthInfo }).auth = info;
+    }
+    await mcpNode(req, res, parsed);
+  }
+
+  function readiness(): { ok: boolean; body: Record<string, unknown> } {
+    const jwks = validator?.jwksStatus() ?? [];
+    const jwksOk = jwks.every((j) => j.keys > 0);
+    const checks = {
+      shutdown: { status: shuttingDown ? 'shutting_down' : 'ok' },
+      jwks: { status: !config.authRequired ? 'disabled' : jwksOk ? 'ok' : 'unavailable', issuers: jwks },
+      redis: { status: config.redisUrl ? 'unknown' : 'not_configured' },
+    };
+    const ok = !shuttingDown && (jwksOk || !config.authRequired);
+    return { ok, body: { status: ok ? 'ok' : 'unavailable', timestamp: new Date().toISOString(), checks } };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/health') {
+      json(res, shuttingDown ? 503 : 200, { status: shuttingDown ? 'shutting_down' : 'ok', timestamp: new Date().toISOString() });
+      return;
+    }
+    if (path === '/health/ready') {
+      const r = readiness();
+      json(res, r.ok ? 200 : 503, r.body);
+      return;
+    }
+    if (shuttingDown) {
+      json(res, 503, { error: 'shutting_down', message: 'Action: retry against another replica' }, { connection: 'close', 'retry-after': '1' });
+      return;
+    }
+    if (req.method === 'GET' && (path === PRM_PATH || path === `${PRM_PATH}${MCP_PATH}`)) {
+      json(
+        res,
+        200,
+        { resource, authorization_servers: config.allowedIssuers, scopes_supported: config.scopesSupported, bearer_methods_supported: ['header'], resource_name: 'seed-mcp' },
+        { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' },
+      );
+      return;
+    }
+    if (path === MCP_PATH) {
+      await handleMcp(req, res);
+      return;
+    }
+    json(res, 404, { error: 'not_found', message: `Action: the MCP endpoint is ${baseUrl}${MCP_PATH}` });
+  }
+
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => {
+    inflight++;
+    res.once('close', () => {
+      inflight--;
+      if (inflight === 0) drained?.();
+    });
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
+    res.setHeader('x-frame-options', 'DENY');
+    route(req, res).catch((err: Error) => {
+      logger.error(`request failed: ${err.message}`);
+      if (!res.headersSent) json(res, 500, { error: 'internal_error', message: 'Action: retry; if it persists, see the server log' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  // Fetch the issuers' keys now, not on the first request; readiness reports how it went.
+  void validator?.warm();
+  logger.info(`seed-mcp cloud listening on ${config.host}:${port}`, { event: 'listening', mcp: `${baseUrl}${MCP_PATH}`, issuers: config.allowedIssuers.length });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    port,
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        server.close();
+        server.closeIdleConnections();
+        if (inflight > 0) {
+          await new Promise<void>((resolve) => {
+            drained = resolve;
+            setTimeout(resolve, options.shutdownGraceMs ?? 10_000).unref();
+          });
+        }
+        server.closeAllConnections();
+        await mcp.close().catch(() => {});
+        validator?.close();
+        logger.info('seed-mcp cloud stopped', { event: 'stopped' });
+      })();
+      return closing;
+    },
+  };
+}

@@ -2,7 +2,9 @@
 // Prints a Markdown table per benchmark (paste into BENCHMARKS.md with the machine and date).
 import { bridgeOverhead } from './bridge-overhead.mjs';
 import { coldStart } from './cold-start.mjs';
+import { cloudThroughput } from './cloud-throughput.mjs';
 import { machine, setUp } from './fixtures.mjs';
+import { tokenValidation } from './token-validation.mjs';
 
 const only = process.argv[2];
 const f = await setUp();
@@ -25,6 +27,32 @@ try {
     for (const r of rows) console.log(`| ${r.name} | ${r.era} | ${fmt(r.latency.median, 3)} | ${fmt(r.latency.p90, 3)} | ${fmt(r.latency.p99, 3)} | ${r.name.startsWith('direct') ? '(baseline)' : fmt(r.added, 3)} |`);
     console.log();
   }
+  if (!only || only === 'cloud') {
+    const token = await mintServiceToken(f.idp, f.upstream.url);
+    const rows = await cloudThroughput({ idp: f.idp, token, resource: f.upstream.url });
+    console.log('## Cloud throughput: authenticated tools/call, autocannon, 50 connections, 10 s\n');
+    console.log('| server | requests/s | p50 ms | p99 ms | non-2xx | errors |\n| --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} |`);
+    const [auth, noAuth, sdk] = rows;
+    console.log(`\nauth overhead: ${fmt((1 - auth.rps / noAuth.rps) * 100)} % of requests/s; against the SDK stateless pattern: ${fmt(auth.rps / sdk.rps, 2)}×\n`);
+  }
+  if (!only || only === 'tokens') {
+    const rows = await tokenValidation();
+    console.log('## Token validation: cost per call\n');
+    console.log('| contender | µs per call (median) |\n| --- | --- |');
+    for (const r of rows) console.log(`| ${r.name} | ${fmt(r.usPerOp, 2)} |`);
+    console.log();
+  }
 } finally {
   await f.close();
+}
+
+/** A real access token from the test IdP for `resource` (client credentials of its service client). */
+async function mintServiceToken(idp, resource) {
+  const res = await fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('seed-service:service-secret').toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource }),
+  });
+  return (await res.json()).access_token;
 }

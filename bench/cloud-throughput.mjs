@@ -1,0 +1,70 @@
+// Cloud throughput: autocannon on 127.0.0.1, 50 connections, authenticated tools/call, in one run:
+// seed-mcp cloud with auth, the same with AUTH_REQUIRED=false (the cost of auth), and the SDK's
+// stateless pattern with a plain jose check in front (bench/sdk-stateless-baseline.mjs).
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { BIN, ROOT } from './fixtures.mjs';
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function startProcess(args, env) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out}`)), 15_000);
+    const onData = (d) => {
+      out += d;
+      if (out.includes('listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+  });
+  child.stderr.resume();
+  child.stdout.resume();
+  return { stop: () => new Promise((r) => (child.once('close', r), child.kill('SIGTERM'))) };
+}
+
+function load(url, headers, durationSec) {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } });
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url, method: 'POST', connections: 50, duration: durationSec, body, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers } },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+  });
+}
+
+export async function cloudThroughput({ idp, token, resource }, durationSec = 10) {
+  const contenders = [
+    { name: 'seed-mcp cloud (auth)', auth: true, args: [BIN, 'cloud'], env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: resource, BASE_URL: `http://127.0.0.1:${port}` }) },
+    { name: 'seed-mcp cloud (AUTH_REQUIRED=false)', auth: false, args: [BIN, 'cloud'], env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', BASE_URL: `http://127.0.0.1:${port}` }) },
+    { name: 'SDK stateless pattern + jose', auth: true, args: [join(ROOT, 'bench/sdk-stateless-baseline.mjs')], env: (port) => ({ PORT: String(port), ISSUER: idp.issuer, AUDIENCE: resource }) },
+  ];
+  const rows = [];
+  for (const c of contenders) {
+    const port = await freePort();
+    const proc = await startProcess(c.args, { LOG_LEVEL: 'info', ...c.env(port) });
+    const url = `http://127.0.0.1:${port}/mcp`;
+    const headers = c.auth ? { authorization: `Bearer ${token}` } : {};
+    // The answer must be a real tool result, not an error page.
+    const probe = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } }) });
+    const text = await probe.text();
+    if (probe.status !== 200 || !text.includes('status')) throw new Error(`${c.name}: probe answered ${probe.status}: ${text.slice(0, 200)}`);
+    await load(url, headers, 2); // warm-up
+    const r = await load(url, headers, durationSec);
+    rows.push({ name: c.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+    await proc.stop();
+  }
+  return rows;
+}

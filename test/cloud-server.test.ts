@@ -13,11 +13,9 @@ import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.j
 import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/cloud/config.js';
-import { createTokenValidator } from '../src/cloud/auth/validator.js';
+import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
 import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
 import { createLogger } from '../src/shared/logger.js';
-import { builtinTools } from '../src/shared/tools/registry.js';
-import { documentTools } from '../src/shared/tools/documents/index.js';
 import { BIN, ROOT } from './support/cli.js';
 import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
 
@@ -54,9 +52,8 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
   };
-  const validator = createTokenValidator({ allowedIssuers: config.allowedIssuers, audiences: config.audiences, jwksCacheTtlSec: config.jwksCacheTtlSec });
-  const tools = [...builtinTools(), ...documentTools({ checklistDir: config.checklistDir, processDir: config.processDir })];
-  server = await startCloudServer({ config, validator, tools, logger: createLogger({ format: 'json', write: (l) => logLines.push(l) }), version: 'test' });
+  const runtime = createCloudRuntime(config, { collectDefaultMetrics: false });
+  server = await startCloudServer(serverOptions(config, runtime, createLogger({ format: 'json', write: (l) => logLines.push(l) }), 'test'));
   mcpUrl = `${server.url}/mcp`;
 });
 afterAll(async () => {
@@ -153,6 +150,29 @@ describe('seed-mcp cloud', () => {
     expect(((await notJson.json()) as { error: { code: number } }).error.code).toBe(-32700);
     const headers = (await fetch(`${server.url}/health`)).headers;
     expect(headers.get('x-content-type-options')).toBe('nosniff');
+  });
+
+  it('exposes the contract’s metrics with bounded labels after traffic', async () => {
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    const value = (name: string, labels: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+      return line ? Number(line.split(' ').pop()) : undefined;
+    };
+    expect(value('http_request_total', 'method="POST",route="/mcp",status_code="200"')).toBeGreaterThan(0);
+    expect(value('http_request_total', 'method="POST",route="/mcp",status_code="401"')).toBeGreaterThanOrEqual(3);
+    expect(value('http_request_total', 'method="GET",route="/.well-known/oauth-protected-resource",status_code="200"')).toBe(2);
+    expect(value('mcp_tool_invocations_total', 'tool="whoami",status="success"')).toBeGreaterThanOrEqual(2);
+    expect(value('auth_attempts_total', 'result="failure",code="INVALID_AUDIENCE"')).toBe(1);
+    expect(value('auth_attempts_total', 'result="failure",code="INSUFFICIENT_SCOPE"')).toBe(1);
+    expect(value('auth_attempts_total', 'result="success",code="none"')).toBeGreaterThan(0);
+    expect(value('jwks_refresh_total', 'result="success"')).toBeGreaterThanOrEqual(2);
+    expect(text).toContain('# TYPE http_request_duration_seconds histogram');
+    expect(text).toContain('# TYPE mcp_tool_duration_seconds histogram');
+    expect(text).not.toMatch(/eyJ[\w-]+\./); // never a token
+    expect(text).not.toContain('seed-service'); // never a user id
   });
 
   it('reports liveness and readiness with the JWKS state of each issuer', async () => {

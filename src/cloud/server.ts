@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import { createServerFactory } from '../shared/mcp/server-factory.js';
 import { ToolError, type Caller, type ToolDefinition } from '../shared/tools/types.js';
 import { sendAuthFailure, type AuthFailure } from './challenge.js';
@@ -22,6 +23,8 @@ export interface CloudServerOptions {
   version: string;
   /** How long in-flight requests may finish after SIGTERM. */
   shutdownGraceMs?: number;
+  /** Prometheus metrics; /metrics serves them when METRICS_ENABLED. */
+  metrics?: Metrics;
 }
 
 export interface CloudServer {
@@ -48,7 +51,8 @@ function missingScopes(tool: ToolDefinition, scopes: readonly string[]): string[
  * readiness. Plain `node:http`: no framework on the hot path.
  */
 export async function startCloudServer(options: CloudServerOptions): Promise<CloudServer> {
-  const { config, validator, logger } = options;
+  const { config, validator, logger, metrics } = options;
+  const serveMetrics = metrics && config.metrics.enabled ? (await import('../shared/metrics-http.js')).metricsHandler(metrics, { token: config.metrics.token }) : undefined;
   const [{ createMcpHandler }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
   const baseUrl = config.baseUrl.replace(/\/$/, '');
   const resource = config.audiences[0] ?? `${baseUrl}${MCP_PATH}`;
@@ -67,6 +71,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       if (config.authRequired && missing.length > 0) throw new ToolError(`${tool.name} needs the scopes: ${missing.join(' ')}`);
     },
     logger,
+    onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
   });
   const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
   const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });
@@ -80,9 +85,11 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
 
   async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<{ verified?: VerifiedToken; token?: string } | undefined> {
     if (!config.authRequired || !validator) return {};
+    const started = performance.now();
     try {
       const token = validator.parseAuthorization(req.headers.authorization);
       const verified = await validator.verify(token);
+      metrics?.authAttempt('success', 'none', (performance.now() - started) / 1000);
       audit('token_validated', { subject: verified.subject, issuer: verified.issuer, client_id: verified.clientId });
       return { verified, token };
     } catch (err) {
@@ -94,6 +101,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       }
       const e = err as Partial<AuthFailure> & Error;
       if (!e.code || !e.status) throw err;
+      metrics?.authAttempt('failure', e.code, (performance.now() - started) / 1000);
       audit('cloud_auth_failed', { code: e.code, reason: e.description, ip: req.socket.remoteAddress });
       sendAuthFailure(res, { status: e.status, code: e.code, description: e.description ?? e.message, action: e.action ?? 'sign in again', scope: e.scope }, resourceMetadataUrl);
       return undefined;
@@ -150,6 +158,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
           if (missingScopes(tool, auth.verified?.scopes ?? []).length > 0) {
             const scope = (tool.requiredScopes ?? []).join(' ');
             audit('cloud_auth_failed', { code: 'INSUFFICIENT_SCOPE', subject: auth.verified?.subject, tool: tool.name });
+            metrics?.authAttempt('failure', 'INSUFFICIENT_SCOPE');
             sendAuthFailure(res, { status: 403, code: 'INSUFFICIENT_SCOPE', description: `the tool ${tool.name} needs the scopes ${scope}`, action: `sign in again asking for the scopes: ${scope}`, scope }, resourceMetadataUrl);
             return;
           }
@@ -204,12 +213,18 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       await handleMcp(req, res);
       return;
     }
+    if (path === '/metrics' && serveMetrics) {
+      await serveMetrics(req, res);
+      return;
+    }
     json(res, 404, { error: 'not_found', message: `Action: the MCP endpoint is ${baseUrl}${MCP_PATH}` });
   }
 
   const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => {
     inflight++;
+    const started = performance.now();
     res.once('close', () => {
+      metrics?.httpRequest(req.method ?? 'GET', req.url ?? '/', res.statusCode, (performance.now() - started) / 1000);
       inflight--;
       if (inflight === 0) drained?.();
     });

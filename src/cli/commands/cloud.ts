@@ -28,18 +28,8 @@ export async function runCloud(ctx: CliContext, opts: CloudOpts, version: string
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const warning of config.warnings) logger.warn(warning, { event: 'config_warning' });
-  const [{ startCloudServer }, { builtinTools }, { documentTools }] = await Promise.all([
-    import('../../cloud/server.js'),
-    import('../../shared/tools/registry.js'),
-    import('../../shared/tools/documents/index.js'),
-  ]);
-  let validator;
-  if (config.authRequired) {
-    const { createTokenValidator } = await import('../../cloud/auth/validator.js');
-    validator = createTokenValidator({ allowedIssuers: config.allowedIssuers, audiences: config.audiences, jwksCacheTtlSec: config.jwksCacheTtlSec });
-  }
-  const tools = [...builtinTools(), ...documentTools({ checklistDir: config.checklistDir, processDir: config.processDir })];
-  const server = await startCloudServer({ config, validator, tools, logger, version });
+  const [{ startCloudServer }, { createCloudRuntime, serverOptions }] = await Promise.all([import('../../cloud/server.js'), import('../../cloud/runtime.js')]);
+  const server = await startCloudServer(serverOptions(config, createCloudRuntime(config), logger, version));
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });

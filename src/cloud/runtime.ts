@@ -36,6 +36,6 @@ export function createCloudRuntime(config: CloudConfig, options: { collectDefaul
 }
 
 /** The server options for a runtime. */
-export function serverOptions(config: CloudConfig, runtime: CloudRuntime, logger: Logger, version: string): CloudServerOptions {
-  return { config, validator: runtime.validator, tools: runtime.tools, metrics: runtime.metrics, logger, version };
+export function serverOptions(config: CloudConfig, runtime: CloudRuntime, logger: Logger, version: string, policy?: CloudServerOptions['policy']): CloudServerOptions {
+  return { config, validator: runtime.validator, tools: runtime.tools, metrics: runtime.metrics, logger, version, ...(policy ? { policy } : {}) };
 }

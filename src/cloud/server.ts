@@ -8,6 +8,9 @@ import { ToolError, type Caller, type ToolDefinition } from '../shared/tools/typ
 import { sendAuthFailure, type AuthFailure } from './challenge.js';
 import type { CloudConfig } from './config.js';
 import type { TokenValidator, VerifiedToken } from './auth/validator.js';
+import type { ToolPolicy } from './policy.js';
+import { createCors } from './cors.js';
+import { clientIp, createMemoryRateLimitStore, createRateLimiter, rateLimitHeaders, rateLimitKey } from './rate-limit.js';
 
 /** The most a POST /mcp body may hold. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,6 +28,8 @@ export interface CloudServerOptions {
   shutdownGraceMs?: number;
   /** Prometheus metrics; /metrics serves them when METRICS_ENABLED. */
   metrics?: Metrics;
+  /** TOOL_POLICY_FILE rules (reloaded by their watcher); absent = scopes alone decide. */
+  policy?: { current(): ToolPolicy };
 }
 
 export interface CloudServer {
@@ -58,7 +63,9 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   const resource = config.audiences[0] ?? `${baseUrl}${MCP_PATH}`;
   const resourceMetadataUrl = `${baseUrl}${PRM_PATH}${MCP_PATH}`;
   const toolsByName = new Map(options.tools.map((t) => [t.name, t]));
-  const allowedOrigins = new Set([new URL(baseUrl).origin, ...config.corsExtraOrigins]);
+  const cors = createCors({ allowedOrigins: [new URL(baseUrl).origin, ...config.corsExtraOrigins] });
+  const rateStore = config.rateLimit.enabled ? createMemoryRateLimitStore() : undefined;
+  const limiter = rateStore ? createRateLimiter({ store: rateStore, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs }) : undefined;
 
   const factory = createServerFactory({
     info: { name: 'seed-mcp', version: options.version },
@@ -69,6 +76,8 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     authorize: (tool, caller) => {
       const missing = missingScopes(tool, caller.scopes);
       if (config.authRequired && missing.length > 0) throw new ToolError(`${tool.name} needs the scopes: ${missing.join(' ')}`);
+      const decision = options.policy?.current().evaluate(tool.name, caller);
+      if (decision && !decision.allowed) throw new ToolError(decision.reason);
     },
     logger,
     onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
@@ -127,14 +136,30 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   }
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (cors.preflight(req, res)) return;
     const origin = req.headers.origin;
     // DNS rebinding: a browser page on another origin must not drive this server.
-    if (origin && !allowedOrigins.has(origin)) {
-      json(res, 403, { error: 'forbidden_origin', message: `Action: origin ${origin} is not allowed; add it to CORS_EXTRA_ORIGINS if it should be` });
+    if (origin && !cors.isAllowed(origin)) {
+      json(res, 403, { error: 'forbidden_origin', message: `Action: origin ${origin} is not allowed; add it to CORS_EXTRA_ORIGINS if it should be` }, { vary: 'Origin' });
       return;
     }
+    cors.apply(req, res);
     const auth = await authenticate(req, res);
     if (!auth) return;
+    if (limiter) {
+      // Per principal when signed in, else per client address.
+      const v = auth.verified;
+      const key = rateLimitKey({ subject: v?.subject, issuer: v?.issuer, ip: clientIp(req, config.trustProxy) });
+      const result = await limiter.check(key);
+      for (const [name, value] of Object.entries(rateLimitHeaders(result, config.rateLimit.max))) res.setHeader(name, value);
+      if (!result.allowed) {
+        metrics?.rateLimitHit();
+        metrics?.authAttempt('failure', 'RATE_LIMITED');
+        audit('cloud_auth_failed', { code: 'RATE_LIMITED', subject: v?.subject });
+        sendAuthFailure(res, { status: 429, code: 'RATE_LIMITED', description: `more than ${config.rateLimit.max} requests in ${config.rateLimit.windowMs / 1000} s`, action: `wait ${result.retryAfterSec} s before retrying`, retryAfterSec: result.retryAfterSec }, resourceMetadataUrl);
+        return;
+      }
+    }
     let parsed: unknown;
     if (req.method === 'POST') {
       const body = await readBody(req);
@@ -160,6 +185,13 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
             audit('cloud_auth_failed', { code: 'INSUFFICIENT_SCOPE', subject: auth.verified?.subject, tool: tool.name });
             metrics?.authAttempt('failure', 'INSUFFICIENT_SCOPE');
             sendAuthFailure(res, { status: 403, code: 'INSUFFICIENT_SCOPE', description: `the tool ${tool.name} needs the scopes ${scope}`, action: `sign in again asking for the scopes: ${scope}`, scope }, resourceMetadataUrl);
+            return;
+          }
+          const decision = options.policy?.current().evaluate(tool.name, auth.verified?.caller ?? ANONYMOUS);
+          if (decision && !decision.allowed) {
+            audit('cloud_auth_failed', { code: 'ACCESS_DENIED', subject: auth.verified?.subject, tool: tool.name });
+            metrics?.authAttempt('failure', 'ACCESS_DENIED');
+            sendAuthFailure(res, { status: 403, code: 'ACCESS_DENIED', description: `the tool policy does not allow ${tool.name} for this caller`, action: `ask the server's operator for access to ${tool.name} (${decision.reason})` }, resourceMetadataUrl);
             return;
           }
         }
@@ -200,7 +232,11 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       json(res, 503, { error: 'shutting_down', message: 'Action: retry against another replica' }, { connection: 'close', 'retry-after': '1' });
       return;
     }
-    if (req.method === 'GET' && (path === PRM_PATH || path === `${PRM_PATH}${MCP_PATH}`)) {
+    if (path === PRM_PATH || path === `${PRM_PATH}${MCP_PATH}`) {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS', 'access-control-max-age': '600' }).end();
+        return;
+      }
       json(
         res,
         200,
@@ -263,6 +299,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
         }
         server.closeAllConnections();
         await mcp.close().catch(() => {});
+        rateStore?.close();
         validator?.close();
         logger.info('seed-mcp cloud stopped', { event: 'stopped' });
       })();

@@ -1,0 +1,117 @@
+/**
+ * The cloud server's guards on real HTTP with real tokens: TOOL_POLICY_FILE rules (403
+ * ACCESS_DENIED, reloaded on change), the per-principal rate limit (429 RATE_LIMITED with
+ * Retry-After), and CORS (preflight, echoed origin, foreign origins refused).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCloudConfig } from '../src/cloud/config.js';
+import { watchPolicy, type PolicyWatcher } from '../src/cloud/policy.js';
+import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
+import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { silentLogger } from '../src/shared/logger.js';
+import { ROOT } from './support/cli.js';
+import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
+
+const SCOPES = ['checklist.list', 'checklist.read', 'process.read', 'process.search'];
+let idp: TestIdp;
+const stops: Array<() => unknown> = [];
+const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-guards-'));
+
+async function mint(scope = SCOPES.join(' '), client = 'seed-service'): Promise<string> {
+  const res = await fetch(`${idp.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client}:service-secret`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: DEFAULT_RESOURCE, scope }),
+  });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+async function start(env: Record<string, string>, policy?: PolicyWatcher): Promise<CloudServer> {
+  const config = {
+    ...loadCloudConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: DEFAULT_RESOURCE, BASE_URL: 'http://127.0.0.1:3000', CHECKLIST_DIR: join(ROOT, 'examples/documents/checklists'), ...env }),
+    port: 0,
+    host: '127.0.0.1',
+  };
+  const server = await startCloudServer(serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false }), silentLogger, 'test', policy));
+  stops.push(() => server.close());
+  return server;
+}
+
+const call = (url: string, token: string, name: string, extra: Record<string, string> = {}) =>
+  fetch(`${url}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', authorization: `Bearer ${token}`, ...extra },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: name === 'get_checklist' ? { id: 'onboarding' } : {} } }),
+  });
+
+beforeAll(async () => {
+  idp = await startIdp({
+    extraScopes: SCOPES,
+    // A second service account: another principal with its own rate-limit budget.
+    extraClients: [{ client_id: 'other-service', client_secret: 'service-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }],
+  });
+});
+afterAll(async () => {
+  for (const s of stops) await s();
+  await idp?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('cloud guards', () => {
+  it('denies a tool no policy rule allows (403 ACCESS_DENIED) and follows the file when it changes', async () => {
+    const file = join(dir, 'policy.yaml');
+    writeFileSync(file, 'rules:\n  - tools: [whoami, seed_ping]\n    allow: { any: true }\n  - tools: [get_checklist]\n    allow: { groups: [sre] }\n');
+    const policy = await watchPolicy(file, { logger: silentLogger, debounceMs: 20 });
+    stops.push(() => policy.close());
+    const server = await start({ TOOL_POLICY_FILE: file, RATE_LIMIT_ENABLED: 'false' }, policy);
+    const token = await mint();
+    expect((await call(server.url, token, 'whoami')).status).toBe(200);
+    const denied = await call(server.url, token, 'get_checklist');
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_scope"/);
+    const body = (await denied.json()) as { error: string; message: string };
+    expect(body.error).toBe('ACCESS_DENIED');
+    expect(body.message).toMatch(/^Action: ask the server's operator for access to get_checklist \(no rule of .*policy\.yaml allows get_checklist for subject seed-service\)$/);
+    // No rule at all for a tool: denied too.
+    expect((await call(server.url, token, 'list_checklists')).status).toBe(403);
+
+    writeFileSync(file, 'rules:\n  - tools: ["*"]\n    allow: { subjects: [seed-service] }\n');
+    for (let i = 0; i < 50 && policy.current().ruleCount !== 1; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await call(server.url, token, 'get_checklist')).status).toBe(200);
+  });
+
+  it('limits each principal to MCP_RATE_LIMIT_MAX requests per window with 429 and Retry-After', async () => {
+    const server = await start({ MCP_RATE_LIMIT_MAX: '3', MCP_RATE_LIMIT_WINDOW_MS: '60000' });
+    const token = await mint();
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      last = await call(server.url, token, 'seed_ping');
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(last!.headers.get('ratelimit-remaining')).toBe('0');
+    expect(((await last!.json()) as { error: string }).error).toBe('RATE_LIMITED');
+    // Another principal has its own budget.
+    const other = await mint('process.read', 'other-service');
+    expect((await call(server.url, other, 'seed_ping')).status).toBe(200);
+  });
+
+  it('answers CORS preflights for allowed origins only and echoes the exact origin', async () => {
+    const server = await start({ CORS_EXTRA_ORIGINS: 'https://app.example.com', RATE_LIMIT_ENABLED: 'false' });
+    const pre = await fetch(`${server.url}/mcp`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(pre.headers.get('access-control-allow-headers')).toContain('authorization');
+    const denied = await fetch(`${server.url}/mcp`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(denied.status).toBe(403);
+    const ok = await call(server.url, await mint(), 'seed_ping', { origin: 'https://app.example.com' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    expect(ok.headers.get('vary')).toContain('Origin');
+  });
+});

@@ -54,7 +54,8 @@ export async function cloudThroughput({ idp, token, resource }, durationSec = 10
   const rows = [];
   for (const c of contenders) {
     const port = await freePort();
-    const proc = await startProcess(c.args, { LOG_LEVEL: 'info', ...c.env(port) });
+    // The limiter would answer 429 after 100 requests a minute: this measures the auth + MCP path.
+    const proc = await startProcess(c.args, { LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...c.env(port) });
     const url = `http://127.0.0.1:${port}/mcp`;
     const headers = c.auth ? { authorization: `Bearer ${token}` } : {};
     // The answer must be a real tool result, not an error page.
@@ -63,6 +64,7 @@ export async function cloudThroughput({ idp, token, resource }, durationSec = 10
     if (probe.status !== 200 || !text.includes('status')) throw new Error(`${c.name}: probe answered ${probe.status}: ${text.slice(0, 200)}`);
     await load(url, headers, 2); // warm-up
     const r = await load(url, headers, durationSec);
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${c.name}: ${r.non2xx} non-2xx answers and ${r.errors} errors: the figures would measure failures`);
     rows.push({ name: c.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
     await proc.stop();
   }

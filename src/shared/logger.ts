@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { redact } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -22,7 +23,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const min = ORDER[options.level ?? 'info'];
   const format = options.format ?? 'pretty';
-  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const write = options.write ?? batchedStderr();
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (ORDER[level] < min) return;
     const line =
@@ -41,3 +42,36 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything. */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * Lines to stderr, gathered within one event-loop turn and written together: a server logging an
+ * audit event per request would otherwise pay a write (a syscall on a pipe) per line. Whatever
+ * is pending is written synchronously when the process exits, so no line is lost on shutdown.
+ */
+function batchedStderr(): (line: string) => void {
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const chunk = pending.join('');
+    pending = [];
+    process.stderr.write(chunk);
+  };
+  process.once('exit', () => {
+    if (pending.length === 0) return;
+    try {
+      // At exit only synchronous writes happen; fd 2 is stderr.
+      writeSync(2, pending.join(''));
+    } catch {
+      // stderr is gone: nothing left to tell.
+    }
+  });
+  return (line: string) => {
+    pending.push(line + '\n');
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}

@@ -114,4 +114,27 @@ describe('cloud guards', () => {
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(ok.headers.get('vary')).toContain('Origin');
   });
+
+  it('reports an issuer whose keys cannot be fetched: readiness 503, the error named, tokens answered 503', async () => {
+    const dead = await startIdp();
+    const deadIssuer = dead.issuer;
+    await dead.close();
+    const server = await start({ ALLOWED_ISSUERS: `${idp.issuer},${deadIssuer}`, RATE_LIMIT_ENABLED: 'false' });
+    let body: { status: string; checks: { jwks: { status: string; issuers: Array<{ issuer: string; status: string; keys: number; lastError?: string }> } } } | undefined;
+    let status = 0;
+    for (let i = 0; i < 50; i++) {
+      const res = await fetch(`${server.url}/health/ready`);
+      status = res.status;
+      body = (await res.json()) as typeof body;
+      if (body!.checks.jwks.issuers.every((j) => j.keys > 0 || j.lastError)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(503);
+    expect(body!.checks.jwks.status).toBe('unavailable');
+    const byIssuer = Object.fromEntries(body!.checks.jwks.issuers.map((j) => [j.issuer, j]));
+    expect(byIssuer[idp.issuer]).toMatchObject({ status: 'ok' });
+    expect(byIssuer[deadIssuer]).toMatchObject({ status: 'unavailable', keys: 0, lastError: expect.any(String) });
+    // The live tenant is still served.
+    expect((await call(server.url, await mint(), 'seed_ping')).status).toBe(200);
+  });
 });

@@ -206,11 +206,12 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   }
 
   function readiness(): { ok: boolean; body: Record<string, unknown> } {
-    const jwks = validator?.jwksStatus() ?? [];
+    // An issuer with cached keys still serves (stale-if-error): not ready only when one has none.
+    const jwks = (validator?.jwksStatus() ?? []).map((j) => ({ ...j, status: j.keys === 0 ? 'unavailable' : j.fresh && !j.lastError ? 'ok' : 'stale' }));
     const jwksOk = jwks.every((j) => j.keys > 0);
     const checks = {
       shutdown: { status: shuttingDown ? 'shutting_down' : 'ok' },
-      jwks: { status: !config.authRequired ? 'disabled' : jwksOk ? 'ok' : 'unavailable', issuers: jwks },
+      jwks: { status: !config.authRequired ? 'disabled' : !jwksOk ? 'unavailable' : jwks.every((j) => j.status === 'ok') ? 'ok' : 'degraded', issuers: jwks },
       redis: { status: config.redisUrl ? 'unknown' : 'not_configured' },
     };
     const ok = !shuttingDown && (jwksOk || !config.authRequired);

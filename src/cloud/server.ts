@@ -10,6 +10,7 @@ import type { CloudConfig } from './config.js';
 import type { TokenValidator, VerifiedToken } from './auth/validator.js';
 import type { ToolPolicy } from './policy.js';
 import { createCors } from './cors.js';
+import { createSessions } from './sessions.js';
 import { clientIp, createMemoryRateLimitStore, createRateLimiter, rateLimitHeaders, rateLimitKey } from './rate-limit.js';
 
 /** The most a POST /mcp body may hold. */
@@ -30,6 +31,9 @@ export interface CloudServerOptions {
   metrics?: Metrics;
   /** TOOL_POLICY_FILE rules (reloaded by their watcher); absent = scopes alone decide. */
   policy?: { current(): ToolPolicy };
+  /** Test seams for the sessions of initialize-era clients. */
+  sessionClock?: () => number;
+  sessionSweepMs?: number;
 }
 
 export interface CloudServer {
@@ -58,7 +62,7 @@ function missingScopes(tool: ToolDefinition, scopes: readonly string[]): string[
 export async function startCloudServer(options: CloudServerOptions): Promise<CloudServer> {
   const { config, validator, logger, metrics } = options;
   const serveMetrics = metrics && config.metrics.enabled ? (await import('../shared/metrics-http.js')).metricsHandler(metrics, { token: config.metrics.token }) : undefined;
-  const [{ createMcpHandler }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
+  const [{ createMcpHandler, isInitializeRequest }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
   const baseUrl = config.baseUrl.replace(/\/$/, '');
   const resource = config.audiences[0] ?? `${baseUrl}${MCP_PATH}`;
   const resourceMetadataUrl = `${baseUrl}${PRM_PATH}${MCP_PATH}`;
@@ -82,6 +86,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     logger,
     onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
   });
+  const sessions = createSessions({ ttlSec: config.sessionTtlSec, max: config.maxSessions, factory, logger, metrics, now: options.sessionClock, sweepMs: options.sessionSweepMs });
   const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
   const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });
 
@@ -202,6 +207,21 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       const info: AuthInfo = { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
       (req as IncomingMessage & { auth?: AuthInfo }).auth = info;
     }
+    const owner = v ? `${v.issuer} ${v.subject}` : 'anonymous';
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      if ((await sessions.handle(sessionId, req, res, parsed, owner)) === 'not-found') {
+        json(res, 404, { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found: initialize a new session' }, id: null });
+      }
+      return;
+    }
+    if (req.method === 'POST' && isInitializeRequest(parsed)) {
+      // initialize-era clients get a session (TTL, capacity); 2026-07-28 clients need none.
+      if ((await sessions.open(req, res, parsed, owner)) === 'full') {
+        json(res, 503, { jsonrpc: '2.0', error: { code: -32000, message: `session capacity reached (${config.maxSessions}); retry later` }, id: null }, { 'retry-after': '30' });
+      }
+      return;
+    }
     await mcpNode(req, res, parsed);
   }
 
@@ -213,6 +233,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       shutdown: { status: shuttingDown ? 'shutting_down' : 'ok' },
       jwks: { status: !config.authRequired ? 'disabled' : !jwksOk ? 'unavailable' : jwks.every((j) => j.status === 'ok') ? 'ok' : 'degraded', issuers: jwks },
       redis: { status: config.redisUrl ? 'unknown' : 'not_configured' },
+      sessions: { status: sessions.size() < sessions.max ? 'ok' : 'full', active: sessions.size(), max: sessions.max },
     };
     const ok = !shuttingDown && (jwksOk || !config.authRequired);
     return { ok, body: { status: ok ? 'ok' : 'unavailable', timestamp: new Date().toISOString(), checks } };
@@ -299,6 +320,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
           });
         }
         server.closeAllConnections();
+        await sessions.closeAll();
         await mcp.close().catch(() => {});
         rateStore?.close();
         validator?.close();

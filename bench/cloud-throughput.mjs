@@ -15,23 +15,20 @@ const freePort = () =>
     });
   });
 
-async function startProcess(args, env) {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out}`)), 15_000);
-    const onData = (d) => {
-      out += d;
-      if (out.includes('listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-  });
-  child.stderr.resume();
-  child.stdout.resume();
+/** Starts a server process and waits until its port answers HTTP (whatever the status). */
+async function startProcess(args, env, port) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/`);
+      break;
+    } catch {
+      if (i > 150 || child.exitCode !== null) throw new Error(`${args.join(' ')} did not start: ${stderr.slice(0, 500)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   return { stop: () => new Promise((r) => (child.once('close', r), child.kill('SIGTERM'))) };
 }
 
@@ -55,7 +52,7 @@ export async function cloudThroughput({ idp, token, resource }, durationSec = 10
   for (const c of contenders) {
     const port = await freePort();
     // The limiter would answer 429 after 100 requests a minute: this measures the auth + MCP path.
-    const proc = await startProcess(c.args, { LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false', ...c.env(port) });
+    const proc = await startProcess(c.args, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', RATE_LIMIT_ENABLED: 'false', ...c.env(port) }, port);
     const url = `http://127.0.0.1:${port}/mcp`;
     const headers = c.auth ? { authorization: `Bearer ${token}` } : {};
     // The answer must be a real tool result, not an error page.

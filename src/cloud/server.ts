@@ -11,6 +11,7 @@ import type { TokenValidator, VerifiedToken } from './auth/validator.js';
 import type { ToolPolicy } from './policy.js';
 import { createCors } from './cors.js';
 import { createSessions } from './sessions.js';
+import { createFastPath, fastPathEligible } from './fast-path.js';
 import { clientIp, createMemoryRateLimitStore, createRateLimiter, rateLimitHeaders, rateLimitKey } from './rate-limit.js';
 
 /** The most a POST /mcp body may hold. */
@@ -86,6 +87,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     logger,
     onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
   });
+  const fast = await createFastPath(factory());
   const sessions = createSessions({ ttlSec: config.sessionTtlSec, max: config.maxSessions, factory, logger, metrics, now: options.sessionClock, sweepMs: options.sessionSweepMs });
   const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
   const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });
@@ -203,9 +205,14 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       }
     }
     const v = auth.verified;
+    let info: AuthInfo | undefined;
     if (v && auth.token) {
-      const info: AuthInfo = { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
+      info = { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
       (req as IncomingMessage & { auth?: AuthInfo }).auth = info;
+    }
+    if (req.method === 'POST' && fastPathEligible(req, parsed)) {
+      json(res, 200, await fast.dispatch(parsed, info));
+      return;
     }
     const owner = v ? `${v.issuer} ${v.subject}` : 'anonymous';
     const sessionId = req.headers['mcp-session-id'];
@@ -321,6 +328,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
         }
         server.closeAllConnections();
         await sessions.closeAll();
+        await fast.close();
         await mcp.close().catch(() => {});
         rateStore?.close();
         validator?.close();

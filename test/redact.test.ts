@@ -16,3 +16,13 @@ describe('redact', () => {
     expect(redact('{"code":"Ab1-xyz"}')).toBe('{"code":"[REDACTED]"}');
   });
 });
+
+describe('redact pre-check', () => {
+  it('leaves ordinary lines alone and still catches every kind of secret', () => {
+    const line = '{"event":"token_validated","subject":"alice","issuer":"https://idp"}';
+    expect(redact(line)).toBe(line);
+    for (const secret of ['access_token=abc', '"client_secret": "x"', 'Bearer abcdefghijkl', 'BASIC dXNlcjpwYXNz', 'eyJhbGciOi.eyJzdWIiOi.sig', 'CODE=abc123']) {
+      expect(redact(`x ${secret} y`)).toContain('[REDACTED]');
+    }
+  });
+});

@@ -137,4 +137,23 @@ describe('cloud guards', () => {
     // The live tenant is still served.
     expect((await call(server.url, await mint(), 'seed_ping')).status).toBe(200);
   });
+
+  it('answers claim-less requests from one long-lived server with each caller’s identity and own id', async () => {
+    const server = await start({ RATE_LIMIT_ENABLED: 'false' });
+    const tokens = [await mint(), await mint('process.read', 'other-service')];
+    const ask = (token: string, id: string | number) =>
+      fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+      }).then(async (r) => ({ status: r.status, type: r.headers.get('content-type'), body: (await r.json()) as { id: unknown; result: { structuredContent: { subject: string } } } }));
+    // Interleaved callers with colliding ids: each gets its own answer.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => ask(tokens[i % 2]!, i % 2 === 0 ? 'same-id' : 7)));
+    answers.forEach((a, i) => {
+      expect(a.status).toBe(200);
+      expect(a.type).toMatch(/^application\/json/);
+      expect(a.body.id).toBe(i % 2 === 0 ? 'same-id' : 7);
+      expect(a.body.result.structuredContent.subject).toBe(i % 2 === 0 ? 'seed-service' : 'other-service');
+    });
+  });
 });

@@ -156,4 +156,29 @@ describe('cloud guards', () => {
       expect(a.body.result.structuredContent.subject).toBe(i % 2 === 0 ? 'seed-service' : 'other-service');
     });
   });
+
+  it('answers tools/list and bad arguments on the fast path, and leaves unknown tools to the SDK', async () => {
+    const server = await start({ RATE_LIMIT_ENABLED: 'false' });
+    const token = await mint();
+    const rpc = async (method: string, params?: unknown) => {
+      const res = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method, ...(params === undefined ? {} : { params }) }),
+      });
+      const text = await res.text();
+      // The SDK may answer as an SSE event; the fast path answers plain JSON.
+      const json = text.startsWith('{') ? text : (text.split('\n').find((l) => l.startsWith('data: ')) ?? '').slice(6);
+      return { status: res.status, body: JSON.parse(json) as { id: number; result?: { tools?: Array<{ name: string }> }; error?: { code: number; message: string } } };
+    };
+    const list = await rpc('tools/list');
+    expect(list.body.id).toBe(9);
+    expect(list.body.result?.tools?.map((t) => t.name)).toEqual(['seed_ping', 'whoami', 'list_checklists', 'get_checklist']);
+    const bad = await rpc('tools/call', { name: 'whoami', arguments: [] });
+    expect(bad.body.error).toMatchObject({ code: -32602 });
+    const unknown = await rpc('tools/call', { name: 'no_such_tool', arguments: {} });
+    expect(unknown.body.error?.message).toContain('no_such_tool');
+    const ping = await rpc('ping');
+    expect(ping.body).toMatchObject({ id: 9, result: {} });
+  });
 });

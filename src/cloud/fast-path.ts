@@ -1,5 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { InMemoryTransport, PROTOCOL_VERSION_META_KEY, type AuthInfo, type JSONRPCMessage, type Server } from '@modelcontextprotocol/server';
+import { InMemoryTransport, PROTOCOL_VERSION_META_KEY, ProtocolError, type AuthInfo, type JSONRPCMessage, type Server } from '@modelcontextprotocol/server';
+import { callerResolver, type createToolRunner } from '../shared/mcp/server-factory.js';
+import type { Caller } from '../shared/tools/types.js';
+
+type ToolRunner = ReturnType<typeof createToolRunner>;
+// Our tools finish promptly; a call answered straight from the runner has no cancellation.
+const NEVER_ABORTED = new AbortController().signal;
 
 type JsonRpcRequest = { jsonrpc: '2.0'; id: string | number; method: string; params?: Record<string, unknown> };
 
@@ -30,7 +36,7 @@ export function fastPathEligible(req: IncomingMessage, body: unknown): body is J
  * and restored in the answer. A server per request (the SDK's stateless serving) costs several
  * times more than the request itself.
  */
-export async function createFastPath(server: Server) {
+export async function createFastPath(server: Server, direct?: { runner: ToolRunner; callerOf: (authInfo: AuthInfo | undefined) => Caller }) {
   const [client, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const pending = new Map<number, (reply: JSONRPCMessage) => void>();
@@ -44,6 +50,12 @@ export async function createFastPath(server: Server) {
   await client.start();
   return {
     async dispatch(request: JsonRpcRequest, authInfo: AuthInfo | undefined): Promise<JSONRPCMessage> {
+      // seed-mcp's own tools and their list are answered by the runner the SDK handler uses too,
+      // without the SDK's per-message validation and context; every other method goes to the server.
+      if (direct && (request.method === 'tools/list' || request.method === 'tools/call')) {
+        const answer = await answerDirectly(request, authInfo, direct);
+        if (answer) return answer;
+      }
       const id = ++nextId;
       const reply = new Promise<JSONRPCMessage>((resolve) => pending.set(id, resolve));
       await client.send({ ...request, id } as JSONRPCMessage, authInfo ? { authInfo } : undefined);
@@ -54,4 +66,29 @@ export async function createFastPath(server: Server) {
       await server.close().catch(() => {});
     },
   };
+}
+
+async function answerDirectly(
+  request: JsonRpcRequest,
+  authInfo: AuthInfo | undefined,
+  { runner, callerOf }: { runner: ToolRunner; callerOf: (authInfo: AuthInfo | undefined) => Caller },
+): Promise<JSONRPCMessage | undefined> {
+  const fail = (code: number, message: string) => ({ jsonrpc: '2.0', id: request.id, error: { code, message } }) as JSONRPCMessage;
+  if (request.method === 'tools/list') {
+    // Our list has one page: a cursor is the SDK's business (it answers an invalid one).
+    if (request.params?.cursor !== undefined) return undefined;
+    return { jsonrpc: '2.0', id: request.id, result: { tools: runner.list } } as JSONRPCMessage;
+  }
+  const name = request.params?.name;
+  if (typeof name !== 'string' || !runner.has(name)) return undefined;
+  const args = request.params?.arguments;
+  if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) return fail(-32602, 'Invalid params: arguments must be an object');
+  const caller = callerOf(authInfo);
+  try {
+    const result = await runner.call(name, (args ?? {}) as Record<string, unknown>, callerResolver(async () => caller), NEVER_ABORTED);
+    return { jsonrpc: '2.0', id: request.id, result } as JSONRPCMessage;
+  } catch (err) {
+    if (err instanceof ProtocolError) return fail(err.code, err.message);
+    throw err;
+  }
 }

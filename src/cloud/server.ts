@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { createServerFactory } from '../shared/mcp/server-factory.js';
+import { createServerFactory, createToolRunner, type ServerFactoryOptions } from '../shared/mcp/server-factory.js';
 import { ToolError, type Caller, type ToolDefinition } from '../shared/tools/types.js';
 import { sendAuthFailure, type AuthFailure } from './challenge.js';
 import type { CloudConfig } from './config.js';
@@ -46,6 +46,9 @@ export interface CloudServer {
 
 const ANONYMOUS: Caller = { subject: 'anonymous', issuer: 'none', scopes: [] };
 
+/** The caller the auth layer put into `authInfo`; anonymous only with AUTH_REQUIRED=false. */
+const callerOf = (authInfo: AuthInfo | undefined): Caller => (authInfo?.extra as { caller?: Caller } | undefined)?.caller ?? ANONYMOUS;
+
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
 }
@@ -72,11 +75,11 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   const rateStore = config.rateLimit.enabled ? createMemoryRateLimitStore() : undefined;
   const limiter = rateStore ? createRateLimiter({ store: rateStore, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs }) : undefined;
 
-  const factory = createServerFactory({
+  const factoryOptions: ServerFactoryOptions = {
     info: { name: 'seed-mcp', version: options.version },
     mode: 'cloud',
     tools: options.tools,
-    callerFrom: async (ctx) => ((ctx.http?.authInfo?.extra as { caller?: Caller } | undefined)?.caller ?? ANONYMOUS),
+    callerFrom: async (ctx) => callerOf(ctx.http?.authInfo),
     // The HTTP layer already answered 403 for missing scopes; this keeps a tool safe however it is reached.
     authorize: (tool, caller) => {
       const missing = missingScopes(tool, caller.scopes);
@@ -86,8 +89,9 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     },
     logger,
     onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
-  });
-  const fast = await createFastPath(factory());
+  };
+  const factory = createServerFactory(factoryOptions);
+  const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf });
   const sessions = createSessions({ ttlSec: config.sessionTtlSec, max: config.maxSessions, factory, logger, metrics, now: options.sessionClock, sweepMs: options.sessionSweepMs });
   const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
   const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });

@@ -27,6 +27,49 @@ const asTool = (t: ToolDefinition): Tool => ({
   ...(t.annotations ? { annotations: t.annotations } : {}),
 });
 
+/** Resolves the caller of one call: `signIn: false` must not start a sign-in. */
+export type CallerResolver = (options?: { signIn?: boolean }) => Promise<Caller>;
+
+/**
+ * Runs seed-mcp's own tools with one set of semantics wherever the call arrives from (the SDK's
+ * `tools/call` handler, or the cloud fast path): authorization, handler, a `ToolError` as an
+ * error result, any other failure as a logged internal error, the call counted and timed.
+ */
+export function createToolRunner(options: Pick<ServerFactoryOptions, 'tools' | 'mode' | 'info' | 'authorize' | 'onToolCall' | 'logger'>) {
+  const own = new Map(options.tools.map((t) => [t.name, t]));
+  const list = options.tools.map(asTool);
+  return {
+    list,
+    has: (name: string) => own.has(name),
+    async call(name: string, args: Record<string, unknown>, caller: CallerResolver, signal: AbortSignal): Promise<CallToolResult> {
+      const tool = own.get(name);
+      if (!tool) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown tool: ${name}`);
+      const started = performance.now();
+      let result: CallToolResult;
+      try {
+        if (options.authorize) options.authorize(tool, await caller());
+        result = await tool.handler(args, { mode: options.mode, server: options.info, caller, signal });
+      } catch (err) {
+        if (err instanceof ProtocolError) throw err;
+        if (err instanceof ToolError) {
+          result = errorResult(err.message);
+        } else {
+          options.logger.error(`tool ${name} failed: ${(err as Error).message}`);
+          result = errorResult(`could not run ${name}: an internal error occurred; see the seed-mcp log on stderr`);
+        }
+      }
+      options.onToolCall?.(name, result.isError ? 'error' : 'success', (performance.now() - started) / 1000);
+      return result;
+    },
+  };
+}
+
+/** One call's caller, resolved at most once (a status check without sign-in is not remembered). */
+export function callerResolver(resolve: (o: { signIn: boolean }) => Promise<Caller>): CallerResolver {
+  let caller: Promise<Caller> | undefined;
+  return (o) => (o?.signIn === false ? (caller ?? resolve({ signIn: false })) : (caller ??= resolve({ signIn: true })));
+}
+
 /**
  * The one MCP server of seed-mcp, knowing nothing of transports: stdio (`serve`) and Streamable
  * HTTP (`cloud`) both call the returned factory. Its own tools come first; with an upstream, the
@@ -34,8 +77,9 @@ const asTool = (t: ToolDefinition): Tool => ({
  * hidden, so `whoami` always answers for seed-mcp).
  */
 export function createServerFactory(options: ServerFactoryOptions): () => Server {
-  const own = new Map(options.tools.map((t) => [t.name, t]));
-  const ownList = options.tools.map(asTool);
+  const runner = createToolRunner(options);
+  const own = new Set(options.tools.map((t) => t.name));
+  const ownList = runner.list;
   const { upstream, logger } = options;
 
   return () => {
@@ -63,36 +107,18 @@ export function createServerFactory(options: ServerFactoryOptions): () => Server
 
     server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
       const { name } = request.params;
+      if (runner.has(name)) {
+        const args = (request.params.arguments ?? {}) as Record<string, unknown>;
+        return runner.call(name, args, callerResolver((o) => options.callerFrom(ctx, o)), ctx.mcpReq.signal);
+      }
+      if (!upstream) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown tool: ${name}`);
       const started = performance.now();
-      const tool = own.get(name);
       let result: CallToolResult;
       try {
-        if (tool) {
-          let caller: Promise<Caller> | undefined;
-          const resolve = (o?: { signIn?: boolean }) => {
-            if (o?.signIn === false) return caller ?? options.callerFrom(ctx, { signIn: false });
-            return (caller ??= options.callerFrom(ctx, { signIn: true }));
-          };
-          if (options.authorize) options.authorize(tool, await resolve());
-          result = await tool.handler((request.params.arguments ?? {}) as Record<string, unknown>, {
-            mode: options.mode,
-            server: options.info,
-            caller: resolve,
-            signal: ctx.mcpReq.signal,
-          });
-        } else if (upstream) {
-          result = await upstream.callTool(request.params, ctx.mcpReq.signal);
-        } else {
-          throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown tool: ${name}`);
-        }
+        result = await upstream.callTool(request.params, ctx.mcpReq.signal);
       } catch (err) {
         if (err instanceof ProtocolError) throw err;
-        if (err instanceof ToolError) {
-          result = errorResult(err.message);
-        } else {
-          logger.error(`tool ${name} failed: ${(err as Error).message}`);
-          result = errorResult(`could not run ${name}: an internal error occurred; see the seed-mcp log on stderr`);
-        }
+        result = errorResult(err instanceof ToolError ? err.message : `could not run ${name}: ${(err as Error).message}`);
       }
       options.onToolCall?.(name, result.isError ? 'error' : 'success', (performance.now() - started) / 1000);
       return result;

@@ -209,15 +209,14 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       }
     }
     const v = auth.verified;
-    let info: AuthInfo | undefined;
-    if (v && auth.token) {
-      info = { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
-      (req as IncomingMessage & { auth?: AuthInfo }).auth = info;
-    }
+    const info: AuthInfo | undefined =
+      v && auth.token ? { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } } : undefined;
     if (req.method === 'POST' && fastPathEligible(req, parsed)) {
       json(res, 200, await fast.dispatch(parsed, info));
       return;
     }
+    // Only the SDK's handlers read it; set late, as a new property changes the request's shape.
+    if (info) (req as IncomingMessage & { auth?: AuthInfo }).auth = info;
     const owner = v ? `${v.issuer} ${v.subject}` : 'anonymous';
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {

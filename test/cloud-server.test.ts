@@ -145,6 +145,29 @@ describe('seed-mcp cloud', () => {
     expect(evil.status).toBe(403);
     const big = await fetch(mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: 'x'.repeat(1024 * 1024 + 1) });
     expect(big.status).toBe(413);
+    // Without a Content-Length (chunked), the cap still answers 413 rather than resetting.
+    const chunked = await fetch(mcpUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 20; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(64 * 1024)));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    // Headers past 16 KiB are refused by the HTTP parser (431).
+    const hugeHeader = await new Promise<number>((resolve, reject) => {
+      const r = request(`${mcpUrl}`, { method: 'POST', headers: { 'x-filler': 'y'.repeat(20 * 1024), 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      r.on('error', reject);
+      r.end('{}');
+    });
+    expect(hugeHeader).toBe(431);
     const notJson = await fetch(mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{oops' });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as { error: { code: number } }).error.code).toBe(-32700);

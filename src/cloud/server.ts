@@ -136,10 +136,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       let size = 0;
       req.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > MAX_BODY_BYTES) {
-          req.destroy();
-          resolve('too-large');
-        } else chunks.push(c);
+        // Past the cap: keep nothing more, answer 413 with Connection: close (Node then closes
+        // the socket after the answer; destroying it now would leave the client a bare reset).
+        if (size > MAX_BODY_BYTES) resolve('too-large');
+        else chunks.push(c);
       });
       req.on('end', () => resolve(Buffer.concat(chunks)));
       req.on('error', reject);

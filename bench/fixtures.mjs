@@ -11,16 +11,17 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BIN = join(ROOT, 'bin/seed-mcp.js');
 export const MCP_REMOTE = join(ROOT, 'node_modules/mcp-remote/dist/proxy.js');
 
-async function load(name) {
-  const out = join(ROOT, 'node_modules/.cache/seed-mcp-bench', `${name}.mjs`);
+/** Bundles a TypeScript module of the project (a path from the root) for plain node and imports it. */
+export async function load(entry) {
+  const out = join(ROOT, 'node_modules/.cache/seed-mcp-bench', `${entry.replace(/[/.]/g, '_')}.mjs`);
   mkdirSync(dirname(out), { recursive: true });
-  await build({ entryPoints: [join(ROOT, 'test/support', `${name}.ts`)], outfile: out, bundle: true, format: 'esm', platform: 'node', packages: 'external', logLevel: 'error', absWorkingDir: ROOT });
+  await build({ entryPoints: [join(ROOT, entry)], outfile: out, bundle: true, format: 'esm', platform: 'node', packages: 'external', logLevel: 'error', absWorkingDir: ROOT });
   return import(pathToFileURL(out).href);
 }
 
 /** Starts IdP + upstream, signs a profile in; returns what the benchmarks need and a close(). */
 export async function setUp() {
-  const [{ startIdp }, { startUpstream }] = await Promise.all([load('idp'), load('upstream')]);
+  const [{ startIdp }, { startUpstream }] = await Promise.all([load('test/support/idp.ts'), load('test/support/upstream.ts')]);
   const upstream = await startUpstream({ era: 'modern' });
   const idp = await startIdp({ resources: [upstream.url] });
   upstream.trust(idp);

@@ -28,7 +28,7 @@ try {
     console.log();
   }
   if (!only || only === 'cloud') {
-    const token = await mintServiceToken(f.idp, f.upstream.url);
+    const token = await f.idp.serviceToken({ resource: f.upstream.url });
     const rows = await cloudThroughput({ idp: f.idp, token, resource: f.upstream.url });
     console.log('## Cloud throughput: authenticated tools/call, autocannon, 50 connections, 5 interleaved rounds of 4 s\n');
     console.log('| server | requests/s (median) | p50 ms | p99 ms | each round |\n| --- | --- | --- | --- | --- |');
@@ -47,12 +47,3 @@ try {
   await f.close();
 }
 
-/** A real access token from the test IdP for `resource` (client credentials of its service client). */
-async function mintServiceToken(idp, resource) {
-  const res = await fetch(`${idp.issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('seed-service:service-secret').toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource }),
-  });
-  return (await res.json()).access_token;
-}

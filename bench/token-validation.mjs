@@ -6,34 +6,9 @@
 // Tokens are real: RS256 access tokens minted by the project's test IdP (client credentials).
 // Run alone: `node bench/token-validation.mjs`.
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { machine, ROOT, stats } from './fixtures.mjs';
-
-/** Bundles a TypeScript module of the project for plain node (as fixtures.mjs does for the IdP). */
-async function load(entry, name) {
-  const out = join(ROOT, 'node_modules/.cache/seed-mcp-bench', `${name}.mjs`);
-  mkdirSync(dirname(out), { recursive: true });
-  await build({ entryPoints: [join(ROOT, entry)], outfile: out, bundle: true, format: 'esm', platform: 'node', packages: 'external', logLevel: 'error', absWorkingDir: ROOT });
-  return import(pathToFileURL(out).href);
-}
-
-async function mint(idp, resource) {
-  const res = await fetch(idp.provider.urlFor('token'), {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from('seed-service:service-secret').toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource }),
-  });
-  const body = await res.json();
-  if (!body.access_token) throw new Error(`could not mint a token: ${res.status} ${JSON.stringify(body)}`);
-  return body.access_token;
-}
+import { load, machine, stats } from './fixtures.mjs';
 
 /** Median µs per call of `fn` over `batches` batches of `perBatch` sequential calls (after one warm-up batch). */
 async function perOpBatched(fn, { batches, perBatch }) {
@@ -73,15 +48,15 @@ async function perOpInterleaved(contenders, { rounds, count }) {
  */
 export async function tokenValidation({ tokens: tokenCount = 200, rounds = 10 } = {}) {
   const [{ startIdp, DEFAULT_RESOURCE }, { createTokenValidator }] = await Promise.all([
-    load('test/support/idp.ts', 'idp'),
-    load('src/cloud/auth/validator.ts', 'token-validator'),
+    load('test/support/idp.ts'),
+    load('src/cloud/auth/validator.ts'),
   ]);
   const idp = await startIdp();
   const validators = [];
   try {
     const tokens = [];
     while (tokens.length < tokenCount + 1) {
-      tokens.push(...(await Promise.all(Array.from({ length: 20 }, () => mint(idp, DEFAULT_RESOURCE)))));
+      tokens.push(...(await Promise.all(Array.from({ length: 20 }, () => idp.serviceToken({ resource: DEFAULT_RESOURCE })))));
     }
     const warmToken = tokens.pop();
     tokens.length = tokenCount;

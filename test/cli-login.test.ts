@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDevice } from './support/scripted-browser.mjs';
-import { logLines, runCli, startCli, tempDir, SCRIPTED_BROWSER, ROOT, type CliResult } from './support/cli.js';
+import { type CliResult, logLines, ROOT, runCli, SCRIPTED_BROWSER, startCli, tempDirs } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { json, startStub, type Stub } from './support/http-stub.js';
 
@@ -68,11 +68,7 @@ async function cli(args: string[], e: Record<string, string>, opts: { secretStdo
   return r;
 }
 
-function newDir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs();
 
 function stored(dir: string, profile = 'default'): Record<string, any> {
   return JSON.parse(readFileSync(join(dir, 'tokens', `${profile}.json`), 'utf8'));

@@ -1,36 +1,16 @@
 /** The cloud-mode config schema: defaults, aliases, NAME_FILE, every problem at once, redaction. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCloudConfig, redactCloudConfig, type CloudConfig } from '../src/cloud/config.js';
-import { SeedError } from '../src/shared/errors.js';
-import { tempDir } from './support/cli.js';
+import { tempDirs } from './support/cli.js';
+import { configError, problems } from './support/config-error.js';
 
-const cleanups: Array<() => void> = [];
-afterAll(() => cleanups.forEach((c) => c()));
-function newDir(): string {
-  const t = tempDir('seed-mcp-cloud-config-');
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs('seed-mcp-cloud-config-');
 
 /** The least a valid cloud config needs. */
 const minimal = { OIDC_ISSUER: 'https://login.example.com', OIDC_AUDIENCE: 'api://seed' };
 
-/** The CONFIG_INVALID error `fn` throws; fails the test when it throws nothing or something else. */
-function configError(fn: () => unknown): SeedError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SeedError);
-    expect((err as SeedError).code).toBe('CONFIG_INVALID');
-    return err as SeedError;
-  }
-  throw new Error('expected a CONFIG_INVALID error');
-}
-
-/** The `  - ` lines of a CONFIG_INVALID message. */
-const problems = (err: SeedError) => err.message.split('\n').slice(1).map((l) => l.replace(/^ {2}- /, ''));
 
 describe('loadCloudConfig', () => {
   it('fills in the defaults of the contract', () => {

@@ -20,14 +20,7 @@ let idp: TestIdp;
 const stops: Array<() => unknown> = [];
 const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-guards-'));
 
-async function mint(scope = SCOPES.join(' '), client = 'seed-service'): Promise<string> {
-  const res = await fetch(`${idp.issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client}:service-secret`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: DEFAULT_RESOURCE, scope }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+const mint = (scope = SCOPES.join(' '), client: 'seed-service' | 'other-service' = 'seed-service') => idp.serviceToken({ client, scope });
 
 async function start(env: Record<string, string>, policy?: PolicyWatcher): Promise<CloudServer> {
   const config = {
@@ -48,11 +41,7 @@ const call = (url: string, token: string, name: string, extra: Record<string, st
   });
 
 beforeAll(async () => {
-  idp = await startIdp({
-    extraScopes: SCOPES,
-    // A second service account: another principal with its own rate-limit budget.
-    extraClients: [{ client_id: 'other-service', client_secret: 'service-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }],
-  });
+  idp = await startIdp({ extraScopes: SCOPES });
 });
 afterAll(async () => {
   for (const s of stops) await s();

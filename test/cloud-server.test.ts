@@ -26,17 +26,7 @@ let server: CloudServer;
 let mcpUrl: string;
 const logLines: string[] = [];
 
-/** A real access token from `idp` (client credentials), for `resource` with `scope`. */
-async function mint(idp: TestIdp, scope = SCOPES.join(' '), resource = DEFAULT_RESOURCE): Promise<string> {
-  const res = await fetch(`${idp.issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('seed-service:service-secret').toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  if (!body.access_token) throw new Error(`no token: ${JSON.stringify(body)}`);
-  return body.access_token;
-}
+const mint = (idp: TestIdp, scope = SCOPES.join(' '), resource = DEFAULT_RESOURCE) => idp.serviceToken({ scope, resource });
 
 beforeAll(async () => {
   [tenantA, tenantB] = await Promise.all([startIdp({ extraScopes: SCOPES, resources: [DEFAULT_RESOURCE, 'https://other.example.test/mcp'] }), startIdp({ extraScopes: SCOPES })]);

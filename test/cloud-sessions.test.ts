@@ -16,14 +16,7 @@ let idp: TestIdp;
 let server: CloudServer;
 let clock = Date.now();
 
-async function mint(client = 'seed-service'): Promise<string> {
-  const res = await fetch(`${idp.issuer}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client}:service-secret`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource: DEFAULT_RESOURCE }),
-  });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+const mint = (client: 'seed-service' | 'other-service' = 'seed-service') => idp.serviceToken({ client });
 
 const initialize = (token: string) =>
   fetch(`${server.url}/mcp`, {
@@ -40,7 +33,7 @@ const ping = (token: string, session: string) =>
 const ready = async () => ((await (await fetch(`${server.url}/health/ready`)).json()) as { checks: { sessions: { active: number; max: number; status: string } } }).checks.sessions;
 
 beforeAll(async () => {
-  idp = await startIdp({ extraClients: [{ client_id: 'other-service', client_secret: 'service-secret', grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }] });
+  idp = await startIdp();
   const config = { ...loadCloudConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: DEFAULT_RESOURCE, MCP_MAX_SESSIONS: '2', MCP_SESSION_TTL_SECONDS: '60', RATE_LIMIT_ENABLED: 'false' }), port: 0, host: '127.0.0.1' };
   server = await startCloudServer({ ...serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false }), silentLogger, 'test'), sessionClock: () => clock, sessionSweepMs: 20 });
 });

@@ -28,19 +28,7 @@ const SCOPES = ['mcp:tools', 'checklist.read'];
 // Helpers
 
 /** A fresh access token from `idp` for `resource`, via client_credentials as `seed-service`. */
-async function mint(idp: TestIdp, { resource = DEFAULT_RESOURCE, scope = SCOPES.join(' ') } = {}): Promise<string> {
-  const res = await fetch(idp.provider.urlFor('token'), {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from('seed-service:service-secret').toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  if (res.status !== 200 || !body.access_token) throw new Error(`could not mint a token: ${res.status} ${JSON.stringify(body)}`);
-  return body.access_token;
-}
+const mint = (idp: TestIdp, { resource = DEFAULT_RESOURCE, scope = SCOPES.join(' ') } = {}) => idp.serviceToken({ resource, scope });
 
 /** A fetch that records every URL it is asked for. */
 function countingFetch() {

@@ -1,16 +1,10 @@
 /** `seed-mcp config check`, run as a subprocess: the effective config, secrets redacted, and exit 2 with every problem. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDirs } from './support/cli.js';
 
-const cleanups: Array<() => void> = [];
-afterAll(() => cleanups.forEach((c) => c()));
-function newDir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs();
 
 const SECRETS = ['client-s3cret-from-file', 'metrics-t0ken', 'redis-p4ss'];
 

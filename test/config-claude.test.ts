@@ -1,16 +1,10 @@
 /** `seed-mcp config claude`: the printed entry, and --install merging into Claude Desktop's config. */
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDirs } from './support/cli.js';
 
-const cleanups: Array<() => void> = [];
-afterAll(() => cleanups.forEach((c) => c()));
-function newDir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs();
 
 const env = (dir: string) => ({
   SEED_MCP_CONFIG_DIR: dir,

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logLines, runCli, startCli, tempDir, SCRIPTED_BROWSER } from './support/cli.js';
+import { logLines, runCli, SCRIPTED_BROWSER, startCli, tempDirs } from './support/cli.js';
 import { approveDevice } from './support/scripted-browser.mjs';
 import { startIdp, type TestIdp } from './support/idp.js';
 
@@ -24,11 +24,7 @@ afterAll(async () => {
   await idp?.close();
 });
 
-function newDir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs();
 
 const browserEnv = (dir: string, extra: Record<string, string> = {}) => ({
   SEED_MCP_CONFIG_DIR: dir,

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, logLines, runCli, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
+import { BIN, logLines, runCli, SCRIPTED_BROWSER, tempDirs } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { connectServe, textOf, type ServeClient } from './support/mcp-clients.js';
 import type { Client } from '@modelcontextprotocol/client';
@@ -22,11 +22,7 @@ afterAll(async () => {
   await idp?.close();
 });
 
-function newDir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs();
 
 function env(dir: string, extra: Record<string, string> = {}): Record<string, string> {
   return {

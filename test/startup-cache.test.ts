@@ -6,24 +6,18 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDirs } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { connectServe } from './support/mcp-clients.js';
 
-const cleanups: Array<() => unknown> = [];
 let idp: TestIdp;
 beforeAll(async () => {
   idp = await startIdp();
 });
 afterAll(async () => {
-  for (const c of cleanups) await c();
   await idp?.close();
 });
-function newDir(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const newDir = tempDirs();
 const caches = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.v8cache')).sort();
 
 describe('the start-up code cache', () => {

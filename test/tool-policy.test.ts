@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadPolicyFile, parsePolicy, watchPolicy, type PolicyWatcher, type ToolPolicy } from '../src/cloud/policy.js';
-import { SeedError } from '../src/shared/errors.js';
 import type { Logger } from '../src/shared/logger.js';
 import type { Caller } from '../src/shared/tools/types.js';
+import { configError as policyError, problems } from './support/config-error.js';
 
 const ISSUER = 'https://login.example.com';
 const OTHER_ISSUER = 'https://other.example.net';
@@ -14,20 +14,6 @@ const OTHER_ISSUER = 'https://other.example.net';
 const caller = (claims: Partial<Caller> = {}): Caller => ({ subject: 'user-1', issuer: ISSUER, scopes: [], ...claims });
 const yaml = (text: string, source = '/etc/seed/policy.yaml'): ToolPolicy => parsePolicy(text, 'yaml', source);
 
-/** The CONFIG_INVALID error `fn` throws; fails the test when it throws nothing or something else. */
-function policyError(fn: () => unknown): SeedError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SeedError);
-    expect((err as SeedError).code).toBe('CONFIG_INVALID');
-    return err as SeedError;
-  }
-  throw new Error('expected a CONFIG_INVALID error');
-}
-
-/** The `  - ` lines of a CONFIG_INVALID message. */
-const problems = (err: SeedError) => err.message.split('\n').slice(1).map((l) => l.replace(/^ {2}- /, ''));
 
 describe('evaluate', () => {
   it('allows by subject, exactly', () => {

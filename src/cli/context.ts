@@ -29,6 +29,12 @@ export function createContext(signal: AbortSignal): CliContext {
   };
 }
 
+/** `--profile`, a global option, as one command sees it. */
+export function profileOf(cmd: { optsWithGlobals(): Record<string, unknown> }): string | undefined {
+  const profile = cmd.optsWithGlobals().profile;
+  return typeof profile === 'string' ? profile : undefined;
+}
+
 /** Settings of the selected profile: flags over env over the saved profile. */
 export async function loadSettings(ctx: CliContext, flags: LocalFlags): Promise<LocalSettings> {
   const profile = resolveProfile(flags, ctx.env);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/seed-mcp.js');
@@ -90,4 +91,18 @@ export async function logLines(path: string, count = 1, timeoutMs = 5_000): Prom
     if (Date.now() > deadline) throw new Error(`${path} has ${lines.length} complete lines, expected ${count}`);
     await new Promise((res) => setTimeout(res, 50));
   }
+}
+
+/**
+ * `newDir()`: a fresh temp dir per call, every one removed after the file's tests. Call it at the
+ * top level of a test file: `const newDir = tempDirs();`.
+ */
+export function tempDirs(prefix?: string): () => string {
+  const made: Array<() => void> = [];
+  afterAll(() => made.forEach((cleanup) => cleanup()));
+  return () => {
+    const t = tempDir(prefix);
+    made.push(t.cleanup);
+    return t.dir;
+  };
 }

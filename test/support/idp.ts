@@ -127,6 +127,11 @@ export interface TestIdp {
    * they are dropped, so tokens signed before no longer verify against a fresh JWKS.
    */
   rotateKeys(options?: { keepPrevious?: boolean }): Promise<void>;
+  /**
+   * A real access token from the client credentials grant of a service client (`seed-service`
+   * by default, or `other-service`: a second principal), for `resource` with `scope`.
+   */
+  serviceToken(options?: { client?: 'seed-service' | 'other-service'; resource?: string; scope?: string }): Promise<string>;
   /** Sets every counter back to 0 and clears the request log. */
   resetCounts(): void;
   /** Closes the server and every open socket. */
@@ -278,7 +283,8 @@ function page(title: string, body: string): string {
  * Starts the test IdP on 127.0.0.1. Clients:
  * - `seed-cli`: public native client (loopback redirect on any port, PKCE S256 required), grants
  *   authorization_code, refresh_token and device_code;
- * - `seed-service`: confidential, secret `service-secret`, grant client_credentials;
+ * - `seed-service` and `other-service` (two principals): confidential, secret `service-secret`,
+ *   grant client_credentials;
  * - `options.extraClients`.
  *
  * Close it with {@link TestIdp.close} (e.g. in `afterAll`).
@@ -342,6 +348,15 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     {
       client_id: 'seed-service',
       client_name: 'Seed Service',
+      client_secret: 'service-secret',
+      token_endpoint_auth_method: 'client_secret_basic',
+      redirect_uris: [],
+      response_types: [],
+      grant_types: ['client_credentials'],
+    },
+    {
+      client_id: 'other-service',
+      client_name: 'Other Service',
       client_secret: 'service-secret',
       token_endpoint_auth_method: 'client_secret_basic',
       redirect_uris: [],
@@ -546,6 +561,16 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       // matching key, i.e. a new one.
       initializeKeystore.call(provider, { keys: structuredClone(next) });
       privateKeys = next;
+    },
+    async serviceToken({ client = 'seed-service', resource = resources[0], scope } = {}) {
+      const res = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client}:service-secret`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials', ...(resource ? { resource } : {}), ...(scope ? { scope } : {}) }),
+      });
+      const body = (await res.json()) as { access_token?: string };
+      if (!body.access_token) throw new Error(`the test IdP issued no token: ${JSON.stringify(body)}`);
+      return body.access_token;
     },
     resetCounts() {
       for (const key of Object.keys(counts) as Array<keyof IdpCounts>) counts[key] = 0;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { isSeedError } from '../../shared/errors.js';
 import { redact } from '../../shared/redact.js';
-import { loadSettings, writeJson, type CliContext } from '../context.js';
+import { type CliContext, loadSettings, profileOf, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
 export function registerConfig(program: Command, ctx: CliContext, run: RunFn): void {
@@ -15,7 +15,7 @@ export function registerConfig(program: Command, ctx: CliContext, run: RunFn): v
     .addHelpText('after', '\nExamples:\n  $ seed-mcp config claude\n  $ seed-mcp config claude --profile work --upstream https://mcp.example.com/mcp --install\n')
     .action(async (opts: { install?: boolean; file?: string; upstream?: string }, cmd: Command) => {
       await run(false, async () => {
-        const settings = await loadSettings(ctx, { upstream: opts.upstream, profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { upstream: opts.upstream, profile: profileOf(cmd) });
         const { claudeEntry, claudeConfigPath, installClaudeEntry } = await import('../../local/claude-config.js');
         const { name, entry } = claudeEntry(settings);
         if (!settings.issuer || !settings.clientId) {

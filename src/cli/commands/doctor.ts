@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings, writeJson, type CliContext } from '../context.js';
+import { type CliContext, loadSettings, profileOf, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
 export function registerDoctor(program: Command, ctx: CliContext, run: RunFn): void {
@@ -10,7 +10,7 @@ export function registerDoctor(program: Command, ctx: CliContext, run: RunFn): v
     .addHelpText('after', '\nExample:\n  $ seed-mcp doctor --profile work\n')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await run(opts.json, async () => {
-        const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { profile: profileOf(cmd) });
         const { runDoctor } = await import('../../local/doctor.js');
         const checks = await runDoctor(settings);
         const ok = checks.every((c) => c.ok);

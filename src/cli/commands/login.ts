@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { LoginProgress, LoginResult } from '../../local/login.js';
-import { formatExpiry, interactive, loadSettings, loadStore, who, writeJson, type CliContext } from '../context.js';
+import { type CliContext, formatExpiry, interactive, loadSettings, loadStore, profileOf, who, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
 interface LoginOpts {
@@ -61,7 +61,7 @@ Examples:
           const { SeedError } = await import('../../shared/errors.js');
           throw new SeedError('USAGE', `could not use --timeout ${opts.timeout}: it must be a positive number of seconds`);
         }
-        const settings = await loadSettings(ctx, { ...opts, profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { ...opts, profile: profileOf(cmd) });
         const store = await loadStore(ctx, settings);
         const [{ login }, { createBrowser }] = await Promise.all([import('../../local/login.js'), import('../../local/browser.js')]);
         const browser = createBrowser({ command: settings.browserCommand, logger: ctx.logger });

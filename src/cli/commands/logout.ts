@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings, loadStore, writeJson, type CliContext } from '../context.js';
+import { type CliContext, loadSettings, loadStore, profileOf, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
 export function registerLogout(program: Command, ctx: CliContext, run: RunFn): void {
@@ -10,7 +10,7 @@ export function registerLogout(program: Command, ctx: CliContext, run: RunFn): v
     .addHelpText('after', '\nExamples:\n  $ seed-mcp logout\n  $ seed-mcp logout --profile work\n')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await run(opts.json, async () => {
-        const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { profile: profileOf(cmd) });
         const store = await loadStore(ctx, settings);
         const { logout } = await import('../../local/logout.js');
         const r = await logout(settings, { store, logger: ctx.logger });

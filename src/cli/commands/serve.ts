@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { SeedError } from '../../shared/errors.js';
-import { loadSettings, loadStore, type CliContext } from '../context.js';
+import { type CliContext, loadSettings, loadStore, profileOf } from '../context.js';
 import type { RunFn } from '../main.js';
 
 interface ServeOpts {
@@ -65,7 +65,7 @@ Examples:
           return runCloud(ctx, {}, version);
         }
         const headers = parseHeaders(opts.header);
-        const settings = await loadSettings(ctx, { ...opts, profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { ...opts, profile: profileOf(cmd) });
         const { runServe } = await import('../../local/serve/run-serve.js');
         await runServe({
           settings,

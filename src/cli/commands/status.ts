@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatExpiry, loadSettings, loadStore, who, writeJson, type CliContext } from '../context.js';
+import { type CliContext, formatExpiry, loadSettings, loadStore, profileOf, who, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
 export function registerStatus(program: Command, ctx: CliContext, run: RunFn): void {
@@ -10,7 +10,7 @@ export function registerStatus(program: Command, ctx: CliContext, run: RunFn): v
     .addHelpText('after', '\nExamples:\n  $ seed-mcp status\n  $ seed-mcp status --profile work --json\n')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await run(opts.json, async () => {
-        const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { profile: profileOf(cmd) });
         const store = await loadStore(ctx, settings);
         const { getStatus } = await import('../../local/status.js');
         const s = await getStatus(settings, { store });

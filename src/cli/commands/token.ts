@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings, loadStore, type CliContext } from '../context.js';
+import { type CliContext, loadSettings, loadStore, profileOf } from '../context.js';
 import type { RunFn } from '../main.js';
 
 export function registerToken(program: Command, ctx: CliContext, run: RunFn): void {
@@ -9,7 +9,7 @@ export function registerToken(program: Command, ctx: CliContext, run: RunFn): vo
     .addHelpText('after', '\nExamples:\n  $ seed-mcp token --profile work\n  $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/\n')
     .action(async (_opts: object, cmd: Command) => {
       await run(false, async () => {
-        const settings = await loadSettings(ctx, { profile: cmd.optsWithGlobals().profile as string | undefined });
+        const settings = await loadSettings(ctx, { profile: profileOf(cmd) });
         const store = await loadStore(ctx, settings);
         const { createTokenSource } = await import('../../local/token-source.js');
         const tokens = await createTokenSource(settings, { store, logger: ctx.logger }).get();

@@ -170,4 +170,17 @@ describe('cloud guards', () => {
     const ping = await rpc('ping');
     expect(ping.body).toMatchObject({ id: 9, result: {} });
   });
+
+  it('guards /metrics with METRICS_TOKEN and turns it off with METRICS_ENABLED=false', async () => {
+    const guarded = await start({ METRICS_TOKEN: 'scrape-secret', RATE_LIMIT_ENABLED: 'false' });
+    const denied = await fetch(`${guarded.url}/metrics`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+    expect(await denied.text()).not.toContain('scrape-secret');
+    const allowed = await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret' } });
+    expect(allowed.status).toBe(200);
+    expect(await allowed.text()).toContain('http_request_total');
+    const off = await start({ METRICS_ENABLED: 'false', RATE_LIMIT_ENABLED: 'false' });
+    expect((await fetch(`${off.url}/metrics`)).status).toBe(404);
+  });
 });

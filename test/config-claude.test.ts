@@ -75,4 +75,17 @@ describe('config claude', () => {
     expect(r.stdout).not.toContain('very-secret-value');
     expect(JSON.parse(r.stdout).mcpServers['seed-mcp'].env.SEED_MCP_CLIENT_SECRET_FILE).toBe(secretFile);
   });
+
+  it('installs into the platform’s Claude Desktop config by default', async () => {
+    const { claudeConfigPath } = await import('../src/local/claude-config.js');
+    const home = (await import('node:os')).homedir();
+    expect(claudeConfigPath({}, 'darwin')).toBe(join(home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json'));
+    expect(claudeConfigPath({ APPDATA: 'C:\\Users\\a\\AppData\\Roaming' }, 'win32')).toBe(join('C:\\Users\\a\\AppData\\Roaming', 'Claude', 'claude_desktop_config.json'));
+    expect(claudeConfigPath({ XDG_CONFIG_HOME: '/x' }, 'linux')).toBe('/x/Claude/claude_desktop_config.json');
+    // Without --file, the CLI writes there (HOME and XDG_CONFIG_HOME pointed at a temp dir).
+    const dir = newDir();
+    const r = await runCli(['config', 'claude', '--install'], { ...env(dir), XDG_CONFIG_HOME: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'Claude', 'claude_desktop_config.json'), 'utf8')).mcpServers['seed-mcp'].command).toBe('npx');
+  });
 });

@@ -16,6 +16,7 @@ import {
   createTokenValidator,
   JwksUnavailableError,
   type AuthErrorCode,
+  type Authenticated,
   type TokenValidator,
   type ValidatorOptions,
 } from '../src/cloud/auth/validator.js';
@@ -407,6 +408,54 @@ describe('a hand-made issuer (RFC 8414 metadata only)', () => {
     hand.jwks = 'keys';
     const err = await expectAuthError(handValidator().verify(await hand.sign({ exp: undefined })), 'INVALID_TOKEN');
     expect(err.description).toMatch(/exp/);
+  });
+
+  it('INVALID_TOKEN without aud, or with exp, nbf or iat that are not numbers', async () => {
+    hand.jwks = 'keys';
+    const v = handValidator();
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ aud: undefined }, /no aud claim/],
+      [{ exp: String(now + 600) }, /exp claim is invalid/],
+      [{ nbf: 'soon' }, /nbf claim is invalid/],
+      [{ iat: [now] }, /iat claim is invalid/],
+    ];
+    for (const [claims, description] of cases) {
+      const err = await expectAuthError(v.verify(await hand.sign(claims)), 'INVALID_TOKEN');
+      expect(err.description).toMatch(description);
+    }
+    // aud as an array naming this server among others is fine.
+    await expect(v.verify(await hand.sign({ aud: ['https://other.example', DEFAULT_RESOURCE] }))).resolves.toMatchObject({ subject: 'alice' });
+    await expectAuthError(v.verify(await hand.sign({ aud: ['https://other.example'] })), 'INVALID_AUDIENCE');
+  });
+
+  it('INVALID_TOKEN for a header with critical extensions (crit), before any signature check', async () => {
+    hand.jwks = 'keys';
+    const err = await expectAuthError(handValidator().verify(withHeader(await hand.sign({}), { crit: ['exp'], exp: 1 })), 'INVALID_TOKEN');
+    expect(err.description).toMatch(/crit/);
+  });
+
+  it('authenticate() answers a cached token from the header alone, and parses anything else in full', async () => {
+    hand.jwks = 'keys';
+    const { fetch, calls } = countingFetch();
+    const v = handValidator({ fetch });
+    const token = await hand.sign({});
+    const auth = (header: string | undefined) => Promise.resolve().then(() => v.authenticate(header));
+    const first = v.authenticate(`Bearer ${token}`);
+    expect(first).toBeInstanceOf(Promise); // verified in full the first time
+    await expect(first).resolves.toMatchObject({ token, verified: { subject: 'alice' } });
+    const requests = calls.length;
+    const again = v.authenticate(`Bearer ${token}`);
+    expect(again).not.toBeInstanceOf(Promise); // a cache hit answers at once
+    expect((again as Authenticated).verified).toBe((await auth(`bearer   ${token}  `)).verified);
+    expect(calls.length).toBe(requests);
+    await expectAuthError(auth(undefined), 'MISSING_AUTHORIZATION');
+    await expectAuthError(auth(`Basic ${token}`), 'MISSING_AUTHORIZATION');
+    await expectAuthError(auth(`Bearer ${token} x`), 'INVALID_TOKEN');
+    await expectAuthError(auth(`Bearer ${token.slice(0, -2)}`), 'INVALID_SIGNATURE');
+    // A token sharing the cached one's ending is not taken for it.
+    const forged = `x${token.slice(1)}`;
+    await expectAuthError(auth(`Bearer ${forged}`), 'INVALID_TOKEN');
   });
 
   it('accepts typ at+jwt, application/at+jwt in any case, JWT, or none', async () => {

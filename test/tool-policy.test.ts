@@ -294,7 +294,7 @@ interface LogEntry {
 function recordingLogger(): Logger & { entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void entries.push({ level, msg, fields });
-  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), prepare: (level, msg, fields) => () => at(level)(msg, fields) };
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {

@@ -102,15 +102,26 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
 
   const audit = (event: 'token_validated' | 'cloud_auth_failed', fields: Record<string, unknown>) =>
     (event === 'cloud_auth_failed' ? logger.warn : logger.info)(event, { event, ...fields });
+  // The audit line of a verified token, built once per token: the cache hands back the same
+  // frozen VerifiedToken for every request that presents it.
+  const validatedLines = new WeakMap<VerifiedToken, () => void>();
+  const auditValidated = (v: VerifiedToken) => {
+    let line = validatedLines.get(v);
+    if (!line) {
+      line = logger.prepare('info', 'token_validated', { event: 'token_validated', subject: v.subject, issuer: v.issuer, client_id: v.clientId });
+      validatedLines.set(v, line);
+    }
+    line();
+  };
 
   async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<{ verified?: VerifiedToken; token?: string } | undefined> {
     if (!config.authRequired || !validator) return {};
     const started = performance.now();
     try {
-      const token = validator.parseAuthorization(req.headers.authorization);
-      const verified = await validator.verify(token);
+      const answer = validator.authenticate(req.headers.authorization);
+      const { token, verified } = answer instanceof Promise ? await answer : answer;
       metrics?.authAttempt('success', 'none', (performance.now() - started) / 1000);
-      audit('token_validated', { subject: verified.subject, issuer: verified.issuer, client_id: verified.clientId });
+      auditValidated(verified);
       return { verified, token };
     } catch (err) {
       if (err instanceof Error && err.name === 'JwksUnavailableError') {

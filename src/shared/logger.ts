@@ -10,6 +10,12 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * A line built (and redacted) once, written each time the returned function is called, with the
+   * time of that call: for events logged per request with the same fields, such as the audit line
+   * of a token seen before.
+   */
+  prepare(level: LogLevel, msg: string, fields?: Record<string, unknown>): () => void;
 }
 
 export interface LoggerOptions {
@@ -24,11 +30,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const min = ORDER[options.level ?? 'info'];
   const format = options.format ?? 'pretty';
   const write = options.write ?? batchedStderr();
+  let lastMs = 0;
+  let lastIso = '';
+  const isoNow = (): string => {
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = new Date(ms).toISOString();
+    }
+    return lastIso;
+  };
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (ORDER[level] < min) return;
     const line =
       format === 'json'
-        ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })
+        ? JSON.stringify({ time: isoNow(), level, msg, ...fields })
         : `seed-mcp ${level}: ${msg}${fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}`;
     write(redact(line));
   };
@@ -37,11 +53,23 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+    prepare(level, msg, fields) {
+      if (ORDER[level] < min) return noop;
+      if (format === 'json') {
+        // The same line as emit() writes: the time first, then the rest, redacted once.
+        const rest = redact(JSON.stringify({ level, msg, ...fields }).slice(1));
+        return () => write(`{"time":"${isoNow()}",${rest}`);
+      }
+      const line = redact(`seed-mcp ${level}: ${msg}${fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}`);
+      return () => write(line);
+    },
   };
 }
 
+const noop = (): void => {};
+
 /** A logger that drops everything. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, prepare: () => noop };
 
 /**
  * Lines to stderr, gathered within one event-loop turn and written together: a server logging an

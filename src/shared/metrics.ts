@@ -262,11 +262,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     buckets,
     registers,
   });
+  // The two counters bumped on every authenticated request are counted in plain numbers and
+  // handed to prom-client at scrape time (its inc() hashes the label set each call).
+  let authSuccesses = 0;
+  let cacheHits = 0;
   const authTotal = new Counter({
     name: 'auth_attempts_total',
     help: 'Bearer-token authentication decisions',
     labelNames: ['result', 'code'] as const,
     registers,
+    collect() {
+      if (authSuccesses === 0) return;
+      this.inc({ result: 'success', code: 'none' }, authSuccesses);
+      authSuccesses = 0;
+    },
   });
   const authDuration = new Histogram({
     name: 'auth_token_validation_duration_seconds',
@@ -316,7 +325,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['result'] as const,
     registers,
   });
-  const jwksHits = new Counter({ name: 'jwks_cache_hits_total', help: 'Token-validation cache hits (keys and verified tokens)', registers });
+  new Counter({
+    name: 'jwks_cache_hits_total',
+    help: 'Token-validation cache hits (keys and verified tokens)',
+    registers,
+    collect() {
+      if (cacheHits === 0) return;
+      this.inc(cacheHits);
+      cacheHits = 0;
+    },
+  });
   const jwksMisses = new Counter({ name: 'jwks_cache_misses_total', help: 'Token-validation cache misses (keys and verified tokens)', registers });
   const redisTotal = new Counter({
     name: 'redis_operations_total',
@@ -365,14 +383,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     authAttempt(result, code, seconds) {
       const outcome = oneOf(result, OUTCOMES);
-      authTotal.inc({ result: outcome, code: outcome === OTHER ? OTHER : authCodeLabel(result, code) });
+      if (outcome === 'success') authSuccesses += 1;
+      else authTotal.inc({ result: outcome, code: outcome === OTHER ? OTHER : authCodeLabel(result, code) });
       if (isDuration(seconds)) authDuration.observe(seconds);
     },
     jwksRefresh(result) {
       jwksRefreshTotal.inc({ result: oneOf(result, OUTCOMES) });
     },
     jwksCacheHit() {
-      jwksHits.inc();
+      cacheHits += 1;
     },
     jwksCacheMiss() {
       jwksMisses.inc();

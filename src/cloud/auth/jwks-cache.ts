@@ -1,7 +1,9 @@
-import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { discoverJwksUri } from './discover-jwks-uri.js';
 import { JwksUnavailableError } from './errors.js';
 import { fetchJson, FETCH_TIMEOUT_MS } from './fetch-json.js';
+import { importVerificationKeys, type VerificationKey } from './jws.js';
+
+type Jwk = Record<string, unknown>;
 
 /** Default for {@link JwksCacheOptions.unknownKidRefetchMs}. */
 export const UNKNOWN_KID_REFETCH_MS = 30_000;
@@ -47,13 +49,14 @@ export interface JwksStatus {
  *   the last fetch of any kind: rotation works, a storm of invented kids does not reach the IdP.
  * - Concurrent callers share one fetch.
  *
- * jose's `createRemoteJWKSet` is not used: it drops its keys when a refresh fails.
+ * jose's `createRemoteJWKSet` is not used: it drops its keys when a refresh fails, and the keys are
+ * imported as `node:crypto` KeyObjects once per fetch (see jws.ts).
  */
 export class JwksCache {
   readonly issuer: string;
   readonly #options: JwksCacheOptions;
   readonly #refetchMs: number;
-  #resolver: JWTVerifyGetKey | undefined;
+  #keys: VerificationKey[] | undefined;
   #fingerprints = new Map<string, string | undefined>();
   #count = 0;
   #jwksUri: string | undefined;
@@ -69,18 +72,17 @@ export class JwksCache {
   }
 
   /**
-   * The key resolver to verify with (jose `createLocalJWKSet` over the cached set), fetching or
-   * refreshing first as the rules above say. Throws {@link JwksUnavailableError} when there has
-   * never been a key.
+   * The cached keys, imported for verification, fetching or refreshing first as the rules above
+   * say. Throws {@link JwksUnavailableError} when there has never been a key set.
    */
-  async keys(): Promise<JWTVerifyGetKey> {
+  async keys(): Promise<readonly VerificationKey[]> {
     const now = this.#options.now();
-    if (!this.#resolver) {
+    if (!this.#keys) {
       const recentFailure = this.#lastAttemptAt !== undefined && now - this.#lastAttemptAt < NO_KEYS_RETRY_MS;
       if (!this.#inflight && !recentFailure) this.#start();
       if (this.#inflight) await this.#inflight;
-      if (!this.#resolver) throw new JwksUnavailableError(this.issuer, this.#lastError ?? 'no keys fetched yet');
-      return this.#resolver;
+      if (!this.#keys) throw new JwksUnavailableError(this.issuer, this.#lastError ?? 'no keys fetched yet');
+      return this.#keys;
     }
     if (now - (this.#fetchedAt ?? 0) >= this.#options.ttlMs) {
       // Healthy so far: wait for the refresh. Failing: answer from the stale keys at once and
@@ -90,7 +92,7 @@ export class JwksCache {
       if (!this.#inflight && (wait || due)) this.#start();
       if (wait && this.#inflight) await this.#inflight;
     }
-    return this.#resolver;
+    return this.#keys;
   }
 
   /**
@@ -142,8 +144,8 @@ export class JwksCache {
     try {
       this.#jwksUri ??= await discoverJwksUri(issuer, request);
       const jwks = publicSigningKeys(await fetchJson(this.#jwksUri, request), this.#jwksUri);
-      const resolver = createLocalJWKSet(jwks);
-      const fingerprints = new Map(jwks.keys.map((key) => [fingerprint(key), key.kid]));
+      const imported = importVerificationKeys(jwks);
+      const fingerprints = new Map(jwks.map((key) => [fingerprint(key), typeof key.kid === 'string' ? key.kid : undefined]));
       const removedKids = new Set<string>();
       let anyRemoved = false;
       for (const [print, kid] of this.#fingerprints) {
@@ -151,9 +153,9 @@ export class JwksCache {
         anyRemoved = true;
         if (kid !== undefined) removedKids.add(kid);
       }
-      this.#resolver = resolver;
+      this.#keys = imported;
       this.#fingerprints = fingerprints;
-      this.#count = jwks.keys.length;
+      this.#count = imported.length;
       this.#fetchedAt = this.#options.now();
       this.#lastError = undefined;
       this.#options.onFetch?.('success');
@@ -171,17 +173,15 @@ export class JwksCache {
  * The members of a fetched JWKS that can verify a signature: public asymmetric keys. A symmetric
  * (`oct`) or private key in a published set is a configuration accident, never a key to trust.
  */
-function publicSigningKeys(body: Record<string, unknown>, url: string): JSONWebKeySet {
+function publicSigningKeys(body: Record<string, unknown>, url: string): Jwk[] {
   if (!Array.isArray(body.keys)) throw new Error(`${url} is not a JWKS (no "keys" array)`);
-  const keys = body.keys.filter(
-    (key): key is JWK =>
-      !!key && typeof key === 'object' && typeof (key as JWK).kty === 'string' && (key as JWK).kty !== 'oct' && !('d' in key),
+  return body.keys.filter(
+    (key): key is Jwk => !!key && typeof key === 'object' && typeof (key as Jwk).kty === 'string' && (key as Jwk).kty !== 'oct' && !('d' in key),
   );
-  return { keys };
 }
 
 /** A key's identity: its kid and public material (a kid reused for a new key counts as removed). */
-function fingerprint(key: JWK): string {
+function fingerprint(key: Jwk): string {
   return JSON.stringify([key.kid, key.kty, key.crv, key.n, key.e, key.x, key.y]);
 }
 

@@ -1,22 +1,12 @@
 /**
  * The bearer-token validator of the cloud-mode resource server (multi-tenant): JWT access tokens
- * from any of the allowed issuers, verified with jose against each issuer's cached JWKS, with a
- * bounded cache of verified tokens in front.
+ * from any of the allowed issuers, their signatures checked with `node:crypto` against each
+ * issuer's cached JWKS (jws.ts says why not jose), with a bounded cache of verified tokens in
+ * front.
  */
-import { hash } from 'node:crypto';
-import {
-  decodeJwt,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-  type ProtectedHeaderParameters,
-} from 'jose';
 import { authErrorOf, type AuthError } from './errors.js';
 import { JwksCache, UNKNOWN_KID_REFETCH_MS, type JwksStatus } from './jwks-cache.js';
-import { mapJoseError } from './map-jose-error.js';
+import { candidateKeys, decodeCompact, verifySignature, type VerificationKey } from './jws.js';
 import { parseAuthorization } from './parse-authorization.js';
 import { TokenCache } from './token-cache.js';
 import { toVerifiedToken, type VerifiedToken } from './verified-token.js';
@@ -47,6 +37,8 @@ export const ALLOWED_ALGORITHMS = [
 
 /** Longer than any access token an HTTP header can carry (Node's default limit is 16 KiB). */
 const MAX_TOKEN_LENGTH = 32 * 1024;
+/** Tokens longer than this are verified every time, so the cache stays under ~100 MB when full. */
+const MAX_CACHED_TOKEN_LENGTH = 8 * 1024;
 
 export interface ValidatorOptions {
   /** Issuer URLs whose tokens are accepted, compared with `iss` exactly. */
@@ -84,12 +76,25 @@ export interface TokenValidator {
   verify(token: string): Promise<VerifiedToken>;
   /** The token of an `Authorization` header value; see {@link parseAuthorization}. */
   parseAuthorization(header: string | undefined): string;
+  /**
+   * {@link parseAuthorization} and {@link verify} in one: what the server calls per request. A
+   * `Bearer <token>` header whose token is cached (and whose revocation check answers at once)
+   * is answered synchronously, without parsing it again or allocating a promise; anything else
+   * returns a promise. Throws, or rejects, with an `AuthError`.
+   */
+  authenticate(header: string | undefined): Authenticated | Promise<Authenticated>;
   /** The JWKS cache of every allowed issuer, for readiness. */
   jwksStatus(): JwksStatus[];
   /** Fetches the JWKS of every allowed issuer now (at start-up); never rejects. */
   warm(): Promise<void>;
   /** Aborts JWKS requests in flight and forgets every cached key and token. */
   close(): void;
+}
+
+/** What {@link TokenValidator.authenticate} found: the bearer token and what it says. */
+export interface Authenticated {
+  token: string;
+  verified: VerifiedToken;
 }
 
 interface CacheEntry {
@@ -103,13 +108,14 @@ interface CacheEntry {
 /**
  * Creates a validator. Rules, in order:
  *
- * 1. a token seen before and still cached costs a sha256 and a map lookup; `exp` and
- *    `isRevoked` are still honoured;
- * 2. the header and payload are decoded WITHOUT verification only to read `alg`, `typ` and `iss`:
- *    `alg` must be asymmetric, `typ` (where present) `at+jwt` or `JWT`, and `iss` one of
- *    `allowedIssuers`; so a JWKS is only ever fetched for an allowed issuer;
- * 3. jose verifies the signature against that issuer's cached JWKS (an unknown `kid` causes one
- *    rate-limited refetch), then `exp` (required), `nbf`, `iss` and `aud`.
+ * 1. a token seen before and still cached costs a map lookup; `exp` and `isRevoked` are still
+ *    honoured;
+ * 2. the header and payload are decoded WITHOUT verification only to read `alg`, `typ`, `crit`
+ *    and `iss`: `alg` must be asymmetric, `typ` (where present) `at+jwt` or `JWT`, no `crit`, and
+ *    `iss` one of `allowedIssuers`; so a JWKS is only ever fetched for an allowed issuer;
+ * 3. the signature is checked against that issuer's cached keys (an unknown `kid` causes one
+ *    rate-limited refetch), then the claims as RFC 9068 and jose's `jwtVerify` check them: `exp`
+ *    (required), `aud` (required, one of `audiences`), `iat` and `nbf`.
  *
  * @example
  * ```ts
@@ -118,7 +124,8 @@ interface CacheEntry {
  *   audiences: ['https://mcp.example.com/mcp'],
  *   jwksCacheTtlSec: 3600,
  * });
- * const { caller } = await validator.verify(validator.parseAuthorization(req.headers.authorization));
+ * const { verified } = await validator.authenticate(req.headers.authorization);
+ * console.log(verified.caller.subject);
  * ```
  */
 export function createTokenValidator(options: ValidatorOptions): TokenValidator {
@@ -156,17 +163,7 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
     );
   }
 
-  const audience = [...audiences];
-  const algorithms = [...ALLOWED_ALGORITHMS];
-  const verifyOptions = (issuer: string): JWTVerifyOptions => ({
-    issuer,
-    audience,
-    algorithms,
-    clockTolerance: tolerance,
-    currentDate: new Date(now()),
-    requiredClaims: ['exp'],
-  });
-
+  const accepted = new Set(audiences);
   async function revoked(token: VerifiedToken): Promise<boolean> {
     if (!isRevoked) return false;
     const answer = isRevoked(token);
@@ -174,26 +171,27 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
   }
 
   async function verifyUncached(token: string): Promise<CacheEntry> {
-    const { header, payload } = decodeUnverified(token);
-    checkAlgorithm(header.alg);
+    const jws = decodeCompact(token);
+    if (!jws) throw authErrorOf('INVALID_TOKEN', 'the token is not a JWT');
+    const { header, payload } = jws;
+    const alg = checkAlgorithm(header.alg);
     checkType(header.typ);
+    // RFC 7515 §4.1.11: extensions this server does not understand make the token unusable.
+    if (header.crit !== undefined) throw authErrorOf('INVALID_TOKEN', 'the token header names critical extensions this server does not support (crit)');
     const issuer = payload.iss;
     const keys = typeof issuer === 'string' ? jwks.get(issuer) : undefined;
-    if (!keys || issuer === undefined) throw authErrorOf('INVALID_ISSUER', 'the token issuer is not one this server trusts');
+    if (!keys || typeof issuer !== 'string') throw authErrorOf('INVALID_ISSUER', 'the token issuer is not one this server trusts');
 
-    let claims: JWTPayload;
-    try {
-      claims = await verifyWithKeys(token, await keys.keys(), verifyOptions(issuer));
-    } catch (err) {
-      // A kid the cached set lacks: the IdP may have rotated its keys. Refetch (rate-limited) once.
-      if (!(err instanceof errors.JWKSNoMatchingKey) || !(await keys.refetchForUnknownKey())) throw toAuthError(err);
-      try {
-        claims = await verifyWithKeys(token, await keys.keys(), verifyOptions(issuer));
-      } catch (again) {
-        throw toAuthError(again);
-      }
+    let candidates = candidateKeys(await keys.keys(), alg, header.kid);
+    // A kid the cached set lacks: the IdP may have rotated its keys. Refetch (rate-limited) once.
+    if (candidates.length === 0 && (await keys.refetchForUnknownKey())) candidates = candidateKeys(await keys.keys(), alg, header.kid);
+    if (candidates.length === 0) throw authErrorOf('INVALID_SIGNATURE', 'the token is signed by a key its issuer does not publish');
+    // A token without kid may match several keys (a graceful rotation): any one may have signed it.
+    if (!candidates.some((k: VerificationKey) => verifySignature(alg, k.key, jws.signingInput, jws.signature))) {
+      throw authErrorOf('INVALID_SIGNATURE', 'the token signature does not verify');
     }
-    const verified = toVerifiedToken(claims as Record<string, unknown>);
+    checkClaims(payload, accepted, Math.floor(now() / 1000), tolerance);
+    const verified = toVerifiedToken(payload);
     return {
       token: verified,
       deadline: ((verified.expiresAt ?? 0) + tolerance) * 1000,
@@ -202,32 +200,58 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
     };
   }
 
+  /**
+   * The cached answer for `token`, checked for expiry and revocation (synchronously when
+   * `isRevoked` answers at once); undefined when not cached.
+   */
+  function cached(token: string): VerifiedToken | Promise<VerifiedToken> | undefined {
+    const hit = cache.get(token);
+    if (hit === undefined) return undefined;
+    onCacheHit?.();
+    if (now() >= hit.deadline) {
+      cache.delete(token);
+      throw authErrorOf('TOKEN_EXPIRED', 'the token has expired');
+    }
+    if (!isRevoked) return hit.token;
+    const refuse = () => {
+      cache.delete(token);
+      return authErrorOf('TOKEN_REVOKED', 'the token has been revoked');
+    };
+    const answer = isRevoked(hit.token);
+    if (answer === false) return hit.token;
+    if (answer === true) throw refuse();
+    return answer.then((yes) => {
+      if (yes) throw refuse();
+      return hit.token;
+    });
+  }
+
+  async function verify(token: string): Promise<VerifiedToken> {
+    if (closed) throw new Error('could not verify the token: the validator is closed');
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+      throw authErrorOf('INVALID_TOKEN', 'the token is empty or too long');
+    }
+    const hit = cached(token);
+    if (hit !== undefined) return hit;
+    onCacheMiss?.();
+    const entry = await verifyUncached(token);
+    if (isRevoked && (await revoked(entry.token))) throw authErrorOf('TOKEN_REVOKED', 'the token has been revoked');
+    if (!closed && token.length <= MAX_CACHED_TOKEN_LENGTH) cache.set(token, entry);
+    return entry.token;
+  }
+
   return {
-    async verify(token) {
-      if (closed) throw new Error('could not verify the token: the validator is closed');
-      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
-        throw authErrorOf('INVALID_TOKEN', 'the token is empty or too long');
+    verify,
+    authenticate(header) {
+      // The common case first: `Bearer <a token verified before>`, checked by the lookup alone
+      // (a cached token passed every syntax check when it was first verified).
+      if (!closed && typeof header === 'string' && header.startsWith('Bearer ') && header.length <= MAX_TOKEN_LENGTH + 7) {
+        const token = header.slice(7);
+        const hit = cached(token);
+        if (hit !== undefined) return hit instanceof Promise ? hit.then((verified) => ({ token, verified })) : { token, verified: hit };
       }
-      // The cache never holds the token itself, only its digest.
-      const key = hash('sha256', token, 'base64');
-      const hit = cache.get(key);
-      if (hit !== undefined) {
-        onCacheHit?.();
-        if (now() >= hit.deadline) {
-          cache.delete(key);
-          throw authErrorOf('TOKEN_EXPIRED', 'the token has expired');
-        }
-        if (isRevoked && (await revoked(hit.token))) {
-          cache.delete(key);
-          throw authErrorOf('TOKEN_REVOKED', 'the token has been revoked');
-        }
-        return hit.token;
-      }
-      onCacheMiss?.();
-      const entry = await verifyUncached(token);
-      if (isRevoked && (await revoked(entry.token))) throw authErrorOf('TOKEN_REVOKED', 'the token has been revoked');
-      if (!closed) cache.set(key, entry);
-      return entry.token;
+      const token = parseAuthorization(header);
+      return verify(token).then((verified) => ({ token, verified }));
     },
     parseAuthorization,
     jwksStatus() {
@@ -244,19 +268,10 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
   };
 }
 
-/** Header and claims, NOT verified: only to pick the algorithm check and the issuer's keys. */
-function decodeUnverified(token: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
-  try {
-    return { header: decodeProtectedHeader(token), payload: decodeJwt(token) };
-  } catch {
-    throw authErrorOf('INVALID_TOKEN', 'the token is not a JWT');
-  }
-}
-
-function checkAlgorithm(alg: unknown): void {
+function checkAlgorithm(alg: unknown): string {
   if (typeof alg !== 'string') throw authErrorOf('INVALID_TOKEN', 'the token header has no alg');
   if (alg.toLowerCase() === 'none') throw authErrorOf('INVALID_TOKEN', 'unsigned tokens (alg none) are refused');
-  if ((ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) return;
+  if ((ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) return alg;
   if (/^HS\d+$/i.test(alg)) throw authErrorOf('INVALID_SIGNATURE', 'symmetric (HMAC) signatures are refused');
   throw authErrorOf('INVALID_SIGNATURE', 'the token signature algorithm is not accepted (asymmetric algorithms only)');
 }
@@ -269,27 +284,25 @@ function checkType(typ: unknown): void {
 }
 
 /**
- * jwtVerify against a key set. A token without `kid` may match several keys of the set (during a
- * graceful rotation): jose then hands them over to try one by one.
+ * The registered claims, checked as jose's `jwtVerify` checks them (same order, same arithmetic:
+ * whole seconds, `exp <= now - tolerance` is expired, `nbf > now + tolerance` not yet valid).
+ * `iss` was matched exactly when the issuer's keys were picked.
  */
-async function verifyWithKeys(token: string, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(token, keys, options)).payload;
-  } catch (err) {
-    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
-    let last: unknown = new errors.JWSSignatureVerificationFailed();
-    for await (const key of err) {
-      try {
-        return (await jwtVerify(token, key, options)).payload;
-      } catch (failure) {
-        if (!(failure instanceof errors.JWSSignatureVerificationFailed)) throw failure;
-        last = failure;
-      }
-    }
-    throw last;
+function checkClaims(payload: Record<string, unknown>, audiences: ReadonlySet<string>, now: number, tolerance: number): void {
+  if (payload.exp === undefined) throw authErrorOf('INVALID_TOKEN', 'the token has no exp claim');
+  const aud = payload.aud;
+  if (aud === undefined) throw authErrorOf('INVALID_TOKEN', 'the token has no aud claim');
+  const named = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  if (!named.some((value) => typeof value === 'string' && audiences.has(value))) {
+    throw authErrorOf('INVALID_AUDIENCE', 'the token is not meant for this server (aud)');
   }
+  if (payload.iat !== undefined && !isNumericDate(payload.iat)) throw authErrorOf('INVALID_TOKEN', 'the token iat claim is invalid');
+  if (payload.nbf !== undefined) {
+    if (!isNumericDate(payload.nbf)) throw authErrorOf('INVALID_TOKEN', 'the token nbf claim is invalid');
+    if (payload.nbf > now + tolerance) throw authErrorOf('INVALID_TOKEN', 'the token is not yet valid (nbf)');
+  }
+  if (!isNumericDate(payload.exp)) throw authErrorOf('INVALID_TOKEN', 'the token exp claim is invalid');
+  if (payload.exp <= now - tolerance) throw authErrorOf('TOKEN_EXPIRED', 'the token has expired');
 }
 
-function toAuthError(err: unknown): unknown {
-  return mapJoseError(err) ?? err;
-}
+const isNumericDate = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);

@@ -2,6 +2,8 @@
 // seed-mcp cloud with auth, the same with AUTH_REQUIRED=false (the cost of auth), and the SDK's
 // stateless pattern with a plain jose check in front (bench/sdk-stateless-baseline.mjs).
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -15,21 +17,34 @@ const freePort = () =>
     });
   });
 
-/** Starts a server process and waits until its port answers HTTP (whatever the status). */
+/**
+ * Starts a server process and waits until its port answers HTTP (whatever the status). Its stderr
+ * (one audit line per authenticated request) goes to a file, as a container's log goes to the
+ * runtime: through a pipe, the load generator, on the same two cores, would drain it for the
+ * logging contender alone.
+ */
 async function startProcess(args, env, port) {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
+  const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-bench-log-'));
+  const logFile = join(dir, 'stderr.log');
+  const fd = openSync(logFile, 'w');
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  const log = () => readFileSync(logFile, 'utf8').slice(0, 500);
   for (let i = 0; ; i++) {
     try {
       await fetch(`http://127.0.0.1:${port}/`);
       break;
     } catch {
-      if (i > 150 || child.exitCode !== null) throw new Error(`${args.join(' ')} did not start: ${stderr.slice(0, 500)}`);
+      if (i > 150 || child.exitCode !== null) throw new Error(`${args.join(' ')} did not start: ${log()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { stop: () => new Promise((r) => (child.once('close', r), child.kill('SIGTERM'))) };
+  return {
+    stop: async () => {
+      await new Promise((r) => (child.once('close', r), child.kill('SIGTERM')));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 function load(url, headers, durationSec) {
@@ -57,7 +72,9 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 5, se
       // The limiter would answer 429 after 100 requests a minute: this measures the auth + MCP path.
       const proc = await startProcess(c.args, { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', RATE_LIMIT_ENABLED: 'false', ...c.env(port) }, port);
       const url = `http://127.0.0.1:${port}/mcp`;
-      const headers = c.auth ? { authorization: `Bearer ${token}` } : {};
+      // Every contender gets the same request, bearer header included: the no-auth server ignores
+      // it, so the difference is the cost of checking it, not of the client sending more bytes.
+      const headers = { authorization: `Bearer ${token}` };
       running.push({ ...c, proc, url, headers, rps: [], p50: [], p99: [] });
       // The answer must be a real tool result, not an error page.
       const probe = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } }) });

@@ -1,0 +1,578 @@
+/**
+ * The {@link SharedStore} of several replicas: Redis (`REDIS_URL`), standalone, behind Sentinel or
+ * a Cluster. Built so that nothing waits on a Redis that is gone: commands fail at once while the
+ * connection is down (no offline queue), time out after `commandTimeoutMs`, and go through a
+ * circuit breaker, while the client reconnects in the background forever, with backoff.
+ */
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { silentLogger, type Logger } from '../../shared/logger.js';
+import type { BreakerState, Metrics } from '../../shared/metrics.js';
+import { createBreaker, type BreakerOptions } from './breaker.js';
+import {
+  StoreUnavailableError,
+  type SharedStore,
+  type StoreHealth,
+  type SubscribeHandlers,
+  type Subscription,
+  type WindowCount,
+} from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// REDIS_URL
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+interface Credentials {
+  username?: string;
+  password?: string;
+  /** `rediss…`: TLS to every node. */
+  tls: boolean;
+  /** The URL without credentials, for logs. */
+  description: string;
+}
+
+/** What a `REDIS_URL` names. */
+export type RedisTarget = Credentials &
+  (
+    | { kind: 'standalone'; node: RedisNode; db: number }
+    | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; db: number }
+    | { kind: 'cluster'; nodes: RedisNode[] }
+  );
+
+/**
+ * Parses a `REDIS_URL`:
+ *
+ * - `redis://[user:pass@]host[:6379][/db]`, `rediss://…` for TLS;
+ * - `redis+sentinel://[user:pass@]h1[:26379],h2[:26379]/master-name[/db]` (credentials are the
+ *   master's; the sentinels are reached without);
+ * - `redis+cluster://[user:pass@]h1[:6379],h2[:6379]` (seed nodes; a cluster has only db 0).
+ *
+ * The userinfo ends at the **last** `@` (as config redaction reads it), so a password may hold
+ * unencoded `@`, `#` or `/`; it is then percent-decoded (`%40` is `@`). Userinfo without a colon is
+ * a password (`redis://secret@host`, the pre-ACL form). IPv6 hosts go in brackets. Errors never
+ * quote the URL: it may hold a password.
+ *
+ * @example
+ * ```ts
+ * parseRedisUrl('redis+sentinel://:s3cr%40t@10.0.0.1,10.0.0.2:26380/mymaster/2');
+ * // { kind: 'sentinel', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26380 }],
+ * //   name: 'mymaster', db: 2, password: 's3cr@t', tls: false, description: 'redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/mymaster/2' }
+ * ```
+ */
+export function parseRedisUrl(url: string): RedisTarget {
+  const fail = (why: string): never => {
+    throw new Error(`could not parse REDIS_URL: ${why}`);
+  };
+  const m = /^(rediss?)(?:\+(sentinel|cluster))?:\/\/(.*)$/is.exec(url.trim());
+  if (!m) return fail('it must start with redis://, rediss://, redis+sentinel:// or redis+cluster://');
+  const scheme = (m[1] as string).toLowerCase();
+  const kind = (m[2]?.toLowerCase() ?? 'standalone') as RedisTarget['kind'];
+  const after = m[3] as string;
+  const at = after.lastIndexOf('@');
+  const userinfo = at >= 0 ? after.slice(0, at) : undefined;
+  const rest = at >= 0 ? after.slice(at + 1) : after;
+  if (/[?#]/.test(rest)) fail('query parameters and fragments are not supported');
+
+  const slash = rest.indexOf('/');
+  const hostList = slash >= 0 ? rest.slice(0, slash) : rest;
+  const path = slash >= 0 ? rest.slice(slash + 1).replace(/\/+$/, '') : '';
+  const defaultPort = kind === 'sentinel' ? 26379 : 6379;
+  const nodes = hostList.split(',').map((h) => parseNode(h, defaultPort, fail));
+  if (kind === 'standalone' && nodes.length !== 1) fail('a redis:// URL names one host; use redis+sentinel:// or redis+cluster:// for several');
+
+  const credentials: Credentials = { tls: scheme === 'rediss', description: '' };
+  if (userinfo !== undefined) {
+    const colon = userinfo.indexOf(':');
+    const username = colon >= 0 ? percentDecode(userinfo.slice(0, colon)) : '';
+    const password = percentDecode(colon >= 0 ? userinfo.slice(colon + 1) : userinfo);
+    if (username) credentials.username = username;
+    if (password) credentials.password = password;
+  }
+  const scheme2 = kind === 'standalone' ? scheme : `${scheme}+${kind}`;
+  const hosts = nodes.map(formatNode).join(',');
+  const db = (segment: string | undefined): number => {
+    if (segment === undefined || segment === '') return 0;
+    if (!/^\d{1,5}$/.test(segment)) fail('the database must be a number');
+    return Number(segment);
+  };
+
+  if (kind === 'sentinel') {
+    const [nameSegment, dbSegment, ...extra] = path.split('/');
+    const name = percentDecode(nameSegment ?? '');
+    if (!name) fail('a redis+sentinel:// URL names its master after the hosts: redis+sentinel://h1:26379,h2:26379/mymaster');
+    if (extra.length > 0) fail('a redis+sentinel:// URL has at most /master-name/db after the hosts');
+    const n = db(dbSegment);
+    return { ...credentials, kind, sentinels: nodes, name, db: n, description: `${scheme2}://${hosts}/${name}/${n}` };
+  }
+  if (kind === 'cluster') {
+    if (path !== '' && path !== '0') fail('a Redis Cluster has only database 0');
+    return { ...credentials, kind, nodes, description: `${scheme2}://${hosts}` };
+  }
+  if (path.includes('/')) fail('a redis:// URL has at most /db after the host');
+  const n = db(path);
+  return { ...credentials, kind: 'standalone', node: nodes[0] as RedisNode, db: n, description: `${scheme2}://${hosts}/${n}` };
+}
+
+function parseNode(text: string, defaultPort: number, fail: (why: string) => never): RedisNode {
+  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]/\s]+))(?::(\d{1,5}))?$/i.exec(text.trim());
+  if (!m) return fail('every host must be host, host:port or [ipv6]:port');
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port < 1 || port > 65535) fail('a port must be between 1 and 65535');
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+const formatNode = (n: RedisNode): string => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`);
+
+/** Percent-decodes, keeping a stray `%` (a password like `50%off`) as it is. */
+function percentDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Reconnection delay before attempt `attempt` (1, 2, …): 200 ms doubling to 5 s, with equal jitter. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(200 * 2 ** Math.min(Math.max(attempt - 1, 0), 10), 5000);
+  // Jitter, so that replicas that lost Redis together do not all come back in the same instant.
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** ioredis constructor arguments for `target`: exported for tests, which check what a URL becomes. */
+export function redisClientOptions(
+  target: RedisTarget,
+  commandTimeoutMs: number,
+): { kind: 'redis'; options: RedisOptions } | { kind: 'cluster'; nodes: RedisNode[]; options: ClusterOptions } {
+  const connection: RedisOptions = {
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    // Fail at once while disconnected rather than queue: the breaker and the callers' fallbacks
+    // decide, and no request waits for a Redis that may not come back.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: Math.max(5000, commandTimeoutMs),
+    // A command whose caller has already seen it fail must not run later: a stale SET would
+    // overwrite a newer value, a late GETDEL would swallow a one-time code.
+    autoResendUnfulfilledCommands: false,
+    autoResubscribe: true,
+    lazyConnect: false,
+    // A failed-over master answers READONLY: reconnect, which asks the sentinels again.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  };
+  if (target.kind === 'cluster') {
+    return {
+      kind: 'cluster',
+      nodes: target.nodes,
+      options: {
+        enableOfflineQueue: false,
+        enableReadyCheck: true,
+        lazyConnect: false,
+        clusterRetryStrategy: (times) => reconnectDelay(times),
+        slotsRefreshTimeout: Math.max(1000, commandTimeoutMs),
+        redisOptions: { ...connection, ...(target.tls ? { tls: {} } : {}) },
+      },
+    };
+  }
+  const withRetry: RedisOptions = { ...connection, retryStrategy: (times) => reconnectDelay(times) };
+  if (target.kind === 'sentinel') {
+    return {
+      kind: 'redis',
+      options: {
+        ...withRetry,
+        sentinels: target.sentinels,
+        name: target.name,
+        db: target.db,
+        sentinelCommandTimeout: commandTimeoutMs,
+        ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
+      },
+    };
+  }
+  const { host, port } = target.node;
+  return {
+    kind: 'redis',
+    options: {
+      ...withRetry,
+      host,
+      port,
+      db: target.db,
+      // SNI takes host names only (RFC 6066): Node warns when given an address.
+      ...(target.tls ? { tls: isIP(host) ? {} : { servername: host } } : {}),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store
+
+export interface RedisStoreOptions {
+  /** `REDIS_URL`; see {@link parseRedisUrl}. */
+  url: string;
+  /** Namespace of every key and channel (`REDIS_KEY_PREFIX`); default `seed-mcp:`. */
+  prefix?: string;
+  /** Longest wait for one command; default 1000 ms. */
+  commandTimeoutMs?: number;
+  metrics?: Metrics;
+  logger?: Logger;
+  /** The circuit breaker's settings (named `redis`); defaults 5 failures, 5000 ms open. */
+  breaker?: Pick<BreakerOptions, 'failureThreshold' | 'openMs' | 'now'>;
+}
+
+type Client = Redis | Cluster;
+interface ConnectionState {
+  everReady: boolean;
+  up: boolean;
+  /** Since when the connection has been down (or, before the first, since it was created), ms. */
+  downSince: number;
+  reconnectLogged: boolean;
+  firstReady: Promise<void>;
+}
+type HitCommand = { seedMcpHit(key: string, windowMs: number): Promise<[number, number]> };
+
+/** INCR, and a TTL only on the window's first hit (PEXPIRE NX, written so Redis 6 runs it too). */
+const HIT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}`;
+
+const BATCH = 200;
+const RECOVERING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect', 'reconnecting']);
+
+/**
+ * Creates a Redis store and starts connecting. Calls made before the first connection wait for
+ * it up to `commandTimeoutMs`; after that, while the connection is down, they reject at once.
+ *
+ * @example
+ * ```ts
+ * const store = createRedisStore({ url: config.redisUrl, metrics, logger });
+ * await store.set('client:abc', client, 86_400_000);
+ * // on shutdown
+ * await store.close();
+ * ```
+ */
+export function createRedisStore(options: RedisStoreOptions): SharedStore {
+  const target = parseRedisUrl(options.url);
+  const prefix = options.prefix ?? 'seed-mcp:';
+  const commandTimeoutMs = options.commandTimeoutMs ?? 1000;
+  const logger = options.logger ?? silentLogger;
+  const { metrics } = options;
+  const openMs = options.breaker?.openMs ?? 5000;
+  const secret = target.password;
+  const scrub = (text: string): string => (secret ? text.split(secret).join('[REDACTED]') : text);
+  const where = { redis: target.description };
+
+  let closed = false;
+  let lastError: string | undefined;
+  let tripped = false;
+
+  const breaker = createBreaker({
+    name: 'redis',
+    ...options.breaker,
+    onStateChange(state: BreakerState) {
+      metrics?.circuitBreaker('redis', state);
+      // Told once per outage: during a long one the breaker goes half-open and back every openMs.
+      if (state === 'open' && !tripped) {
+        tripped = true;
+        logger.warn('redis circuit breaker open: calls fail at once for a while', { ...where, openMs, lastError });
+      } else if (state === 'closed') {
+        tripped = false;
+        logger.info('redis circuit breaker closed: calls go through again', where);
+      } else {
+        logger.debug(`redis circuit breaker ${state}`, where);
+      }
+    },
+    onFailure: () => metrics?.circuitBreakerFailure('redis'),
+  });
+  metrics?.circuitBreaker('redis', 'closed');
+
+  const built = redisClientOptions(target, commandTimeoutMs);
+  const client: Client = built.kind === 'cluster' ? new Cluster(built.nodes, built.options) : new Redis(built.options);
+  client.defineCommand('seedMcpHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+  const main = watch(client, 'connection', {});
+
+  /** Tracks one connection's state and logs each change once, not per command. */
+  function watch(conn: Client, label: string, hooks: { ready?(wasLost: boolean): void; lost?(): void }) {
+    // One listener however many calls wait for the first connection.
+    const firstReady = new Promise<void>((resolve) => conn.once('ready', () => resolve()));
+    const state: ConnectionState = { everReady: false, up: false, downSince: Date.now(), reconnectLogged: false, firstReady };
+    // Connection errors (ECONNREFUSED, auth, TLS) come with the close or reconnect that follows.
+    let connectionError: string | undefined;
+    conn.on('error', (err: Error) => {
+      connectionError = scrub(err.message);
+      lastError = connectionError;
+    });
+    conn.on('ready', () => {
+      if (closed) return;
+      const wasLost = state.everReady;
+      if (wasLost) logger.info(`redis ${label} restored`, where);
+      else logger.info(`redis ${label} ready`, where);
+      state.everReady = true;
+      state.up = true;
+      state.reconnectLogged = false;
+      connectionError = undefined;
+      hooks.ready?.(wasLost);
+    });
+    conn.on('close', () => {
+      if (closed || !state.up) return;
+      state.up = false;
+      state.downSince = Date.now();
+      logger.warn(`redis ${label} lost`, { ...where, ...(connectionError ? { error: connectionError } : {}) });
+      hooks.lost?.();
+    });
+    conn.on('reconnecting', (delayMs: unknown) => {
+      if (closed || state.reconnectLogged) return;
+      state.reconnectLogged = true;
+      if (state.everReady) logger.info(`redis ${label} reconnecting`, { ...where, delayMs });
+      else logger.warn(`could not connect to redis: retrying with backoff`, { ...where, error: connectionError });
+    });
+    return state;
+  }
+
+  /**
+   * Resolves when `conn` can take a command. Only the first connection is waited for (briefly):
+   * after that a connection that is down fails the call at once.
+   */
+  async function usable(conn: Client, state: ConnectionState): Promise<void> {
+    if (conn.status === 'ready') return;
+    if (state.everReady || !RECOVERING.has(conn.status)) throw new Error(`the connection is down (${conn.status})`);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not connected within ${commandTimeoutMs} ms`)), commandTimeoutMs);
+    });
+    try {
+      await Promise.race([state.firstReady, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One store operation: through the breaker, timed, its failure a {@link StoreUnavailableError}. */
+  async function run<T>(op: string, metric: string, fn: () => Promise<T>, conn: Client = client, state = main): Promise<T> {
+    if (closed) throw new Error('could not use the Redis store: it is closed');
+    return breaker.run(async () => {
+      const start = performance.now();
+      try {
+        await usable(conn, state);
+        const result = await fn();
+        metrics?.redisOperation(metric, 'success', (performance.now() - start) / 1000);
+        return result;
+      } catch (err) {
+        metrics?.redisOperation(metric, 'failure', (performance.now() - start) / 1000);
+        const why = scrub(err instanceof Error ? err.message : String(err));
+        lastError = why;
+        // No cause attached: ioredis errors carry the command's arguments (values, AUTH's password).
+        throw new StoreUnavailableError(`could not run ${op} on Redis: ${why}`);
+      }
+    });
+  }
+
+  const k = (key: string) => prefix + key;
+
+  // --- publish/subscribe, on a connection of its own (a subscribed connection runs nothing else)
+
+  let subscriber: { conn: Client; state: ConnectionState } | undefined;
+  const handlersOf = new Map<string, Set<SubscribeHandlers>>();
+  const everyHandler = () => [...handlersOf.values()].flatMap((set) => [...set]);
+  const safely = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      logger.warn(`a redis subscriber failed on ${what}`, { error: err instanceof Error ? err.message : String(err) });
+    }
+  };
+
+  function subscriberConnection(): { conn: Client; state: ConnectionState } {
+    if (subscriber) return subscriber;
+    const conn = client instanceof Cluster ? client.duplicate() : client.duplicate();
+    conn.on('message', (channel: string, message: string) => {
+      if (!channel.startsWith(prefix)) return;
+      for (const h of handlersOf.get(channel.slice(prefix.length)) ?? []) safely('a message', () => h.message(message));
+    });
+    const state = watch(conn, 'subscriber connection', {
+      lost: () => {
+        for (const h of everyHandler()) if (h.lost) safely('lost', () => h.lost?.());
+      },
+      ready: (wasLost) => {
+        if (!wasLost || handlersOf.size === 0) return;
+        // ioredis resubscribes on its own, but only our SUBSCRIBE's reply says when that is in
+        // force: a mirror reloaded before then could miss a message published in between.
+        const channels = [...handlersOf.keys()].map(k);
+        conn.subscribe(...channels).then(
+          () => {
+            for (const h of everyHandler()) if (h.resumed) safely('resumed', () => h.resumed?.());
+          },
+          // Dropped again: the next 'ready' tries again.
+          (err: Error) => void (lastError = scrub(err.message)),
+        );
+      },
+    });
+    subscriber = { conn, state };
+    return subscriber;
+  }
+
+  async function fetchValues(keys: string[]): Promise<Array<string | null>> {
+    const out: Array<string | null> = [];
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const batch = keys.slice(i, i + BATCH);
+      // MGET across hash slots is refused by a cluster (CROSSSLOT): one GET per key there.
+      const values = client instanceof Cluster ? await Promise.all(batch.map((key) => client.get(key))) : await client.mget(batch);
+      out.push(...values);
+    }
+    return out;
+  }
+
+  return {
+    backend: 'redis',
+    async get<T>(key: string) {
+      return parseValue<T>('get', await run('get', 'get', () => client.get(k(key))));
+    },
+    async set(key, value, ttlMs) {
+      const json = toJson(value);
+      const px = ttl(ttlMs);
+      await run('set', 'set', () => client.set(k(key), json, 'PX', px));
+    },
+    async add(key, value, ttlMs) {
+      const json = toJson(value);
+      const px = ttl(ttlMs);
+      return (await run('add', 'set', () => client.set(k(key), json, 'PX', px, 'NX'))) === 'OK';
+    },
+    async take<T>(key: string) {
+      return parseValue<T>('take', await run('take', 'getdel', () => client.getdel(k(key))));
+    },
+    async delete(key) {
+      await run('delete', 'del', () => client.del(k(key)));
+    },
+    async hit(key, windowMs): Promise<WindowCount> {
+      const px = ttl(windowMs);
+      const [count, pttl] = await run('hit', 'eval', () => (client as unknown as HitCommand).seedMcpHit(k(key), px));
+      return { count: Number(count), resetAt: Date.now() + Number(pttl) };
+    },
+    async entries<T>(callerPrefix: string) {
+      const full = prefix + callerPrefix;
+      const pairs = await run('entries', 'scan', async () => {
+        const found = new Set<string>();
+        // A cluster's keys are spread over its masters: each is scanned.
+        const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+        for (const node of nodes) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(full)}*`, 'COUNT', 500);
+            cursor = next;
+            for (const key of keys) found.add(key);
+          } while (cursor !== '0');
+        }
+        const keys = [...found];
+        const values = await fetchValues(keys);
+        return keys.map((key, i) => [key, values[i] ?? null] as const);
+      });
+      const out: Array<[string, T]> = [];
+      for (const [key, json] of pairs) {
+        // Expired between SCAN and GET (null), or not written by a store (not JSON): not an entry.
+        if (json === null) continue;
+        try {
+          out.push([key.slice(prefix.length), JSON.parse(json) as T]);
+        } catch {
+          logger.debug('skipped a redis key whose value is not JSON', where);
+        }
+      }
+      return out;
+    },
+    async publish(channel, message) {
+      await run('publish', 'publish', () => client.publish(k(channel), message));
+    },
+    async subscribe(channel, handlers): Promise<Subscription> {
+      const { conn, state } = subscriberConnection();
+      await run('subscribe', 'subscribe', () => conn.subscribe(k(channel)), conn, state);
+      let set = handlersOf.get(channel);
+      if (!set) handlersOf.set(channel, (set = new Set()));
+      // A wrapper of its own, so that one handlers object subscribed twice is two subscriptions.
+      const own: SubscribeHandlers = {
+        message: (m) => handlers.message(m),
+        lost: () => handlers.lost?.(),
+        resumed: () => handlers.resumed?.(),
+      };
+      set.add(own);
+      return {
+        async close() {
+          const current = handlersOf.get(channel);
+          if (!current?.delete(own) || current.size > 0) return;
+          handlersOf.delete(channel);
+          if (closed) return;
+          // Best effort: with no handler left, a message that still arrives is dropped anyway.
+          await conn.unsubscribe(k(channel)).catch(() => undefined);
+        },
+      };
+    },
+    health(): StoreHealth {
+      const state = breaker.state();
+      const health = (status: StoreHealth['status']): StoreHealth => ({
+        backend: 'redis',
+        status,
+        breaker: state,
+        ...(lastError === undefined ? {} : { lastError }),
+      });
+      if (closed || state === 'open') return health('unavailable');
+      if (client.status === 'ready') {
+        const subscriberDown = subscriber !== undefined && subscriber.conn.status !== 'ready';
+        return health(state === 'half-open' || subscriberDown ? 'degraded' : 'ok');
+      }
+      // Reconnecting counts as degraded for a while (a blip, a failover), then as unavailable.
+      const recent = Date.now() - main.downSince < openMs;
+      return health(RECOVERING.has(client.status) && recent ? 'degraded' : 'unavailable');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      handlersOf.clear();
+      await Promise.all([quit(client, commandTimeoutMs), subscriber && quit(subscriber.conn, commandTimeoutMs)]);
+    },
+  };
+}
+
+/** QUIT, waiting at most `ms` for Redis to answer, then drops the connection and its reconnecting. */
+async function quit(conn: Client, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([conn.quit(), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } catch {
+    // Down already: disconnect() below is all there is to do.
+  } finally {
+    clearTimeout(timer);
+    conn.disconnect();
+  }
+}
+
+/** Escapes Redis glob characters, so that a prefix matches only itself. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function parseValue<T>(op: string, json: string | null): T | undefined {
+  if (json === null) return undefined;
+  try {
+    return JSON.parse(json) as T;
+  } catch {
+    throw new Error(`could not ${op} the value: what Redis holds under the key is not JSON`);
+  }
+}
+
+function toJson(value: unknown): string {
+  const json = JSON.stringify(value) as string | undefined;
+  if (json === undefined) throw new TypeError('could not store the value: it has no JSON form');
+  return json;
+}
+
+function ttl(ms: number): number {
+  if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`could not store the value: the TTL must be a positive number of ms, got: ${ms}`);
+  return Math.ceil(ms);
+}

@@ -1,0 +1,275 @@
+/**
+ * The revocation list shared by every replica, mirrored in each one so that the check made on
+ * every request is a synchronous map lookup (~1 µs), never a round trip to Redis.
+ *
+ * The shared store holds the truth (`revoked:<id>` → `exp`, with a TTL until the token could no
+ * longer be accepted anyway); a message on the `revocations` channel tells the other replicas at
+ * once; a reload on `resumed`, and every `resyncMs`, catches what a lost message missed.
+ */
+import { silentLogger, type Logger } from '../../shared/logger.js';
+import { isStoreUnavailable, type SharedStore, type Subscription } from './types.js';
+
+const KEY_PREFIX = 'revoked:';
+const CHANNEL = 'revocations';
+/** First wait before retrying a failed reload; it doubles up to `resyncMs`. */
+const RETRY_MIN_MS = 250;
+
+/** The mirror cannot vouch for a token now (never loaded, or its subscription is down), and the list fails closed. */
+export class RevocationUnavailableError extends Error {
+  override readonly name = 'RevocationUnavailableError';
+  readonly code = 'REVOCATION_UNAVAILABLE';
+  constructor(message = 'could not check revocation: the revocation list is not in sync with the shared store') {
+    super(message);
+  }
+}
+
+export interface RevocationListOptions {
+  /**
+   * What {@link RevocationList.isRevoked} does when the mirror may be missing revocations:
+   * `closed` throws {@link RevocationUnavailableError} (the request is refused), `open` answers
+   * from what the mirror holds (a token revoked meanwhile on another replica may pass).
+   */
+  failMode: 'closed' | 'open';
+  /** Test seam: the clock, ms since the epoch; default `Date.now`. */
+  now?: () => number;
+  /** How often the whole list is reloaded as a safety net; default 30,000 ms. */
+  resyncMs?: number;
+  /**
+   * How long after `exp` a token is still accepted (the validator's `clockToleranceSec`), so its
+   * revocation is kept that much longer; default 30 s, the validator's default.
+   */
+  clockToleranceSec?: number;
+  logger?: Logger;
+}
+
+export interface RevocationList {
+  /** Subscribes to the channel, then loads every revocation; rejects when the store cannot answer (a resync retries). */
+  start(): Promise<void>;
+  /**
+   * Revokes `id` (a `jti`, or the sha256 of the token) until `expiresAtSec` (the token's `exp`):
+   * in this replica at once, in the shared store, then announced to the other replicas. Rejects
+   * with StoreUnavailableError when the store cannot keep it (this replica still honours it).
+   */
+  revoke(id: string, expiresAtSec: number): Promise<void>;
+  /** Synchronous; throws {@link RevocationUnavailableError} when failing closed and not in sync. */
+  isRevoked(id: string): boolean;
+  health(): { status: 'ok' | 'degraded' | 'unavailable'; entries: number };
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the revocation list of this replica over `store`.
+ *
+ * An id found in the mirror is revoked whatever the state of the sync: only an id the mirror lacks
+ * depends on the mirror being complete. Revocations are only ever added, so a reload merges into
+ * the mirror rather than replacing it (a reload racing a message, or a Redis restarted empty, must
+ * not forget one).
+ *
+ * @example
+ * ```ts
+ * const revocations = createRevocationList(store, { failMode: 'closed', logger });
+ * await revocations.start();
+ * const validator = createValidator({ …, isRevoked: (t) => t.jti !== undefined && revocations.isRevoked(t.jti) });
+ * ```
+ */
+export function createRevocationList(store: SharedStore, options: RevocationListOptions): RevocationList {
+  const { failMode } = options;
+  const clock = options.now ?? Date.now;
+  const resyncMs = options.resyncMs ?? 30_000;
+  const toleranceMs = (options.clockToleranceSec ?? 30) * 1000;
+  const logger = options.logger ?? silentLogger;
+  if (!Number.isInteger(resyncMs) || resyncMs < 1) throw new RangeError(`could not configure revocations: resyncMs must be a positive integer, got: ${resyncMs}`);
+
+  /** id → the time (ms) after which the token is no longer accepted anyway. */
+  const mirror = new Map<string, number>();
+  let subscription: Subscription | undefined;
+  let subscribing: Promise<void> | undefined;
+  let live = false;
+  /** A reload completed while subscribed, with no loss of the subscription since it began. */
+  let synced = false;
+  let everSynced = false;
+  // Bumped each time the subscription drops: a reload that began before is not proof of sync.
+  let epoch = 0;
+  let reloading: Promise<void> | undefined;
+  let rerun = false;
+  let timer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let retryDelayMs = RETRY_MIN_MS;
+  let closed = false;
+  let failing = false;
+
+  const remember = (id: string, expiresAtSec: number) => {
+    const until = expiresAtSec * 1000 + toleranceMs;
+    if (until <= clock()) return;
+    if ((mirror.get(id) ?? 0) < until) mirror.set(id, until);
+  };
+  const inSync = () => live && synced;
+
+  const handlers = {
+    message(message: string) {
+      const parsed = parseMessage(message);
+      if (parsed) remember(parsed.id, parsed.exp);
+      else logger.debug('ignored a malformed revocation message');
+    },
+    lost() {
+      live = false;
+      synced = false;
+      epoch += 1;
+      logger.warn('revocations: the subscription is down; revocations from other replicas are not seen until it is back', { failMode });
+    },
+    resumed() {
+      live = true;
+      // Messages published while it was down are gone: reload what they would have said.
+      reload().catch(() => undefined);
+    },
+  };
+
+  async function subscribe(): Promise<void> {
+    if (subscription || closed) return;
+    subscribing ??= store.subscribe(CHANNEL, handlers).then(
+      (s) => {
+        subscribing = undefined;
+        if (closed) return void s.close();
+        subscription = s;
+        live = true;
+        epoch += 1;
+      },
+      (err: unknown) => {
+        subscribing = undefined;
+        throw err;
+      },
+    );
+    return subscribing;
+  }
+
+  /** Loads every revocation into the mirror; subscribed first, so nothing published meanwhile is missed. */
+  async function loadOnce(): Promise<void> {
+    await subscribe();
+    const began = epoch;
+    const entries = await store.entries<number>(KEY_PREFIX);
+    const now = clock();
+    for (const [id, until] of mirror) if (until <= now) mirror.delete(id);
+    for (const [key, exp] of entries) if (typeof exp === 'number') remember(key.slice(KEY_PREFIX.length), exp);
+    if (epoch !== began || !live || closed) return;
+    if (!synced || failing) logger.info('revocations: in sync with the shared store', { entries: mirror.size });
+    synced = true;
+    everSynced = true;
+    failing = false;
+    retryDelayMs = RETRY_MIN_MS;
+    clearTimeout(retryTimer);
+    retryTimer = undefined;
+  }
+
+  /**
+   * A failed reload is retried soon, not at the next resync: the subscription may be back while
+   * the store's breaker is still open, and failing closed refuses every request until in sync.
+   */
+  function retrySoon(): void {
+    if (closed || retryTimer) return;
+    const delay = Math.min(retryDelayMs, resyncMs);
+    retryDelayMs = Math.min(retryDelayMs * 2, resyncMs);
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      reload().catch(() => undefined);
+    }, delay);
+    retryTimer.unref();
+  }
+
+  /**
+   * Runs {@link loadOnce}, or, when one is running already, once more after it: one that began
+   * before the subscription came back cannot vouch for the mirror.
+   */
+  function reload(): Promise<void> {
+    if (reloading) {
+      rerun = true;
+      return reloading;
+    }
+    reloading = (async () => {
+      try {
+        do {
+          rerun = false;
+          await loadOnce();
+        } while (rerun && !closed);
+      } catch (err) {
+        retrySoon();
+        if (!failing) {
+          failing = true;
+          logger.warn('revocations: could not load the revocation list; retrying', {
+            failMode,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
+        throw err;
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  }
+
+  return {
+    async start() {
+      if (closed) throw new Error('could not start revocations: the list is closed');
+      if (!timer) {
+        // The safety net, also what retries a start that failed: running before start() succeeds.
+        timer = setInterval(() => void reload().catch(() => undefined), resyncMs);
+        timer.unref();
+      }
+      await reload();
+    },
+    async revoke(id, expiresAtSec) {
+      if (typeof id !== 'string' || id === '') throw new TypeError('could not revoke: the id must be a non-empty string');
+      if (!Number.isFinite(expiresAtSec)) throw new TypeError('could not revoke: expiresAtSec must be a number');
+      remember(id, expiresAtSec);
+      const ttlMs = expiresAtSec * 1000 + toleranceMs - clock();
+      // Already past any use: nothing to share.
+      if (ttlMs <= 0) return;
+      await store.set(KEY_PREFIX + id, expiresAtSec, ttlMs);
+      try {
+        await store.publish(CHANNEL, JSON.stringify({ id, exp: expiresAtSec }));
+      } catch (err) {
+        // Stored: the other replicas see it at their next resync instead of at once.
+        if (!isStoreUnavailable(err)) throw err;
+        logger.warn('revocations: stored but not announced; other replicas see it within the resync interval', { resyncMs });
+      }
+    },
+    isRevoked(id) {
+      const until = mirror.get(id);
+      if (until !== undefined) {
+        if (until > clock()) return true;
+        mirror.delete(id);
+      }
+      if (failMode === 'closed' && !inSync()) throw new RevocationUnavailableError();
+      return false;
+    },
+    health() {
+      const entries = mirror.size;
+      if (inSync()) return { status: 'ok', entries };
+      // Failing open, a stale mirror still answers; failing closed, requests are refused.
+      return { status: failMode === 'open' && everSynced ? 'degraded' : 'unavailable', entries };
+    },
+    async close() {
+      closed = true;
+      live = false;
+      clearInterval(timer);
+      clearTimeout(retryTimer);
+      timer = undefined;
+      retryTimer = undefined;
+      mirror.clear();
+      const s = subscription;
+      subscription = undefined;
+      await s?.close();
+    },
+  };
+}
+
+function parseMessage(message: string): { id: string; exp: number } | undefined {
+  try {
+    const value: unknown = JSON.parse(message);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { id, exp } = value as Record<string, unknown>;
+    return typeof id === 'string' && id !== '' && typeof exp === 'number' && Number.isFinite(exp) ? { id, exp } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -241,7 +241,7 @@ describe('loadCloudConfig', () => {
       'PORT must be between 1 and 65535, got: 99999',
       'BASE_URL must be a URL, got: mcp.example.com',
       'JWKS_CACHE_TTL must be at least 60, got: 59',
-      'REDIS_URL must be a redis://, rediss:// or redis+sentinel:// URL with a host',
+      'REDIS_URL must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL with a host',
       'METRICS_ENABLED must be true or false (or 1/0, yes/no), got: maybe',
       'CORS_EXTRA_ORIGINS must list origins such as https://app.example.com, got: https://app.example.com/path',
       'MCP_SESSION_TTL_SECONDS must be at least 60, got: 5',
@@ -280,10 +280,31 @@ describe('loadCloudConfig', () => {
     expect(c.warnings).toEqual([expect.stringMatching(/^AUTH_REQUIRED=false: AUTHENTICATION IS OFF\. Anyone who can reach this server can call every tool/)]);
   });
 
-  it('accepts redis://, rediss:// and redis+sentinel:// URLs', () => {
-    for (const url of ['redis://redis:6379', 'rediss://default:pw@redis.example.com:6380/2', 'redis+sentinel://:pw@s1:26379,s2:26379/mymaster']) {
+  it('accepts redis://, rediss://, redis+sentinel:// and redis+cluster:// URLs', () => {
+    for (const url of ['redis://redis:6379', 'rediss://default:pw@redis.example.com:6380/2', 'redis+sentinel://:pw@s1:26379,s2:26379/mymaster', 'redis+cluster://:pw@n1:6379,n2:6379']) {
       expect(loadCloudConfig({ ...minimal, REDIS_URL: url }).redisUrl).toBe(url);
     }
+  });
+});
+
+describe('seed-mcp\'s own scale-out variables', () => {
+  it('OAUTH_IDP_RESOURCE defaults to the first audience, none sends none; REDIS_KEY_PREFIX and REVOCATION_FAIL_MODE', () => {
+    const proxy = { ...minimal, OAUTH_PROXY_ENABLED: 'true', OAUTH_CLIENT_ID: 'proxy' };
+    const defaults = loadCloudConfig(proxy);
+    expect(defaults.oauthProxy.idpResource).toBe(defaults.audiences[0]);
+    expect(defaults.redisKeyPrefix).toBe('seed-mcp:');
+    expect(defaults.revocationFailMode).toBe('closed');
+    expect(loadCloudConfig({ ...proxy, OAUTH_IDP_RESOURCE: 'none' }).oauthProxy.idpResource).toBeUndefined();
+    expect(loadCloudConfig({ ...proxy, OAUTH_IDP_RESOURCE: 'api://mcp', REDIS_KEY_PREFIX: 'team-a:', REVOCATION_FAIL_MODE: 'open', OAUTH_CLIENT_AUTH_METHOD: 'client_secret_post' })).toMatchObject({
+      oauthProxy: { idpResource: 'api://mcp', clientAuthMethod: 'client_secret_post' },
+      redisKeyPrefix: 'team-a:',
+      revocationFailMode: 'open',
+    });
+    const err = configError(() => loadCloudConfig({ ...proxy, REVOCATION_FAIL_MODE: 'sometimes', OAUTH_CLIENT_AUTH_METHOD: 'private_key_jwt' }));
+    expect(problems(err)).toEqual([
+      'OAUTH_CLIENT_AUTH_METHOD must be one of client_secret_basic, client_secret_post, got: private_key_jwt',
+      'REVOCATION_FAIL_MODE must be one of closed, open, got: sometimes',
+    ]);
   });
 });
 

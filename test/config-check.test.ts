@@ -53,7 +53,7 @@ describe('config check', () => {
     expect(lines[0]).toBe('✗ Configuration validation failed:');
     expect(lines).toContain('  - PORT must be between 1 and 65535, got: 99999');
     expect(lines).toContain('  - OIDC_ISSUER must be configured when AUTH_REQUIRED=true (or ALLOWED_ISSUERS, a comma-separated list of issuer URLs)');
-    expect(lines).toContain('  - REDIS_URL must be a redis://, rediss:// or redis+sentinel:// URL with a host');
+    expect(lines).toContain('  - REDIS_URL must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL with a host');
     expect(r.stderr).toMatch(/→ .*seed-mcp config check/);
     expect(r.stderr).not.toContain('✖');
     for (const secret of SECRETS) expect(r.stderr).not.toContain(secret);

@@ -51,7 +51,21 @@ export interface CloudConfig {
     readonly dcrClientTtlSec: number;
     /** `DCR_RATE_LIMIT_MAX` registrations per hour per IP; 10 unless set. */
     readonly dcrRateLimitMax: number;
+    /**
+     * `OAUTH_IDP_RESOURCE`: the RFC 8707 `resource` the proxy asks the IdP for; the first accepted
+     * audience unless set, none with `none` (Entra ID rejects the parameter, AADSTS9010010).
+     */
+    readonly idpResource?: string;
+    /** `OAUTH_CLIENT_AUTH_METHOD`: how a confidential proxy client authenticates; unset = what the IdP advertises. */
+    readonly clientAuthMethod?: 'client_secret_basic' | 'client_secret_post';
   };
+  /** `REDIS_KEY_PREFIX`: the namespace of every key and channel; `seed-mcp:` unless set. */
+  readonly redisKeyPrefix: string;
+  /**
+   * `REVOCATION_FAIL_MODE`: while the shared revocation list cannot be trusted (Redis down),
+   * `closed` (the default) refuses tokens with 503, `open` accepts those not known revoked.
+   */
+  readonly revocationFailMode: 'closed' | 'open';
   /** `REDIS_URL` (secret: it may hold a password); absent = state in memory. */
   readonly redisUrl?: string;
   readonly metrics: {
@@ -99,6 +113,8 @@ const NAMES = [
   'DCR_RATE_LIMIT_MAX', 'REDIS_URL', 'METRICS_ENABLED', 'METRICS_TOKEN', 'RATE_LIMIT_ENABLED',
   'MCP_RATE_LIMIT_MAX', 'MCP_RATE_LIMIT_WINDOW_MS', 'CORS_EXTRA_ORIGINS', 'MCP_SESSION_TTL_SECONDS',
   'MCP_MAX_SESSIONS', 'TOOL_POLICY_FILE', 'CHECKLIST_DIR', 'PROCESS_DIR', 'LOG_LEVEL', 'LOG_FORMAT', 'TRUST_PROXY',
+  // Not in the deployment guides; seed-mcp's own (README, "Scale out").
+  'OAUTH_IDP_RESOURCE', 'OAUTH_CLIENT_AUTH_METHOD', 'REDIS_KEY_PREFIX', 'REVOCATION_FAIL_MODE',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -293,7 +309,7 @@ interface RedisUrlParts {
  * `URL` refuses, hence no `URL` here.
  */
 function splitRedisUrl(value: string): RedisUrlParts | undefined {
-  const m = /^(rediss?(?:\+sentinel)?):\/\/(.*)$/is.exec(value);
+  const m = /^(rediss?(?:\+sentinel|\+cluster)?):\/\/(.*)$/is.exec(value);
   if (!m) return undefined;
   const after = m[2]!;
   const at = after.lastIndexOf('@');
@@ -305,7 +321,7 @@ const redisUrl =
   (v, problems) => {
     const parts = splitRedisUrl(v.trim());
     // The value is not echoed: it may hold a password.
-    if (!parts || !/^[^/?#]+/.test(parts.rest)) problems.push(`${name} must be a redis://, rediss:// or redis+sentinel:// URL with a host`);
+    if (!parts || !/^[^/?#]+/.test(parts.rest)) problems.push(`${name} must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL with a host`);
     return v.trim();
   };
 
@@ -375,6 +391,10 @@ const fields = z.object({
   LOG_LEVEL: variable(oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), 'info'),
   LOG_FORMAT: variable(oneOf('LOG_FORMAT', ['json', 'pretty'] as const), 'json'),
   TRUST_PROXY: variable(bool('TRUST_PROXY'), false),
+  OAUTH_IDP_RESOURCE: variable(text),
+  OAUTH_CLIENT_AUTH_METHOD: variable(oneOf('OAUTH_CLIENT_AUTH_METHOD', ['client_secret_basic', 'client_secret_post'] as const)),
+  REDIS_KEY_PREFIX: variable(text, 'seed-mcp:'),
+  REVOCATION_FAIL_MODE: variable(oneOf('REVOCATION_FAIL_MODE', ['closed', 'open'] as const), 'closed'),
 } satisfies Record<Name, z.ZodType<unknown, Raw>>);
 
 type Fields = z.output<typeof fields>;
@@ -442,8 +462,12 @@ function toConfig(o: Fields): CloudConfig {
       clientSecret: o.OAUTH_CLIENT_SECRET,
       dcrClientTtlSec: o.DCR_CLIENT_TTL,
       dcrRateLimitMax: o.DCR_RATE_LIMIT_MAX,
+      idpResource: o.OAUTH_IDP_RESOURCE === 'none' ? undefined : (o.OAUTH_IDP_RESOURCE ?? [...o.RESOURCE_IDENTIFIER, ...o.OIDC_AUDIENCE][0]),
+      clientAuthMethod: o.OAUTH_CLIENT_AUTH_METHOD,
     },
     redisUrl: o.REDIS_URL,
+    redisKeyPrefix: o.REDIS_KEY_PREFIX,
+    revocationFailMode: o.REVOCATION_FAIL_MODE,
     metrics: { enabled: o.METRICS_ENABLED, token: o.METRICS_TOKEN },
     rateLimit: { enabled: o.RATE_LIMIT_ENABLED, max: o.MCP_RATE_LIMIT_MAX, windowMs: o.MCP_RATE_LIMIT_WINDOW_MS },
     corsExtraOrigins: o.CORS_EXTRA_ORIGINS,

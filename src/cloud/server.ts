@@ -12,7 +12,11 @@ import type { ToolPolicy } from './policy.js';
 import { createCors } from './cors.js';
 import { createSessions } from './sessions.js';
 import { createFastPath, fastPathEligible } from './fast-path.js';
-import { clientIp, createMemoryRateLimitStore, createRateLimiter, rateLimitHeaders, rateLimitKey } from './rate-limit.js';
+import { clientIp, createMemoryRateLimitStore, createRateLimiter, rateLimitHeaders, rateLimitKey, type RateLimitStore } from './rate-limit.js';
+import { OAUTH_PATHS, type OAuthProxy } from './oauth/proxy.js';
+import type { IdpClient } from './oauth/idp.js';
+import type { RevocationList } from './store/revocations.js';
+import type { SharedStore } from './store/types.js';
 
 /** The most a POST /mcp body may hold. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -32,6 +36,15 @@ export interface CloudServerOptions {
   metrics?: Metrics;
   /** TOOL_POLICY_FILE rules (reloaded by their watcher); absent = scopes alone decide. */
   policy?: { current(): ToolPolicy };
+  /** Shared state (Redis or memory); closed with the server. */
+  store?: SharedStore;
+  /** Counters of the MCP rate limit; a memory store unless given. */
+  rateLimitStore?: RateLimitStore & { close?(): void };
+  /** The revocation list the validator consults; started before listening. */
+  revocations?: RevocationList;
+  /** The OAuth proxy (OAUTH_PROXY_ENABLED) and its IdP client. */
+  oauthProxy?: OAuthProxy;
+  idp?: IdpClient;
   /** Test seams for the sessions of initialize-era clients. */
   sessionClock?: () => number;
   sessionSweepMs?: number;
@@ -72,7 +85,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   const resourceMetadataUrl = `${baseUrl}${PRM_PATH}${MCP_PATH}`;
   const toolsByName = new Map(options.tools.map((t) => [t.name, t]));
   const cors = createCors({ allowedOrigins: [new URL(baseUrl).origin, ...config.corsExtraOrigins] });
-  const rateStore = config.rateLimit.enabled ? createMemoryRateLimitStore() : undefined;
+  const rateStore = config.rateLimit.enabled ? (options.rateLimitStore ?? createMemoryRateLimitStore()) : undefined;
+  const { oauthProxy, revocations, store, idp } = options;
+  // With the proxy, MCP clients are sent to it; it sends the browser on to the IdP.
+  const authorizationServers = oauthProxy ? [baseUrl] : config.allowedIssuers;
   const limiter = rateStore ? createRateLimiter({ store: rateStore, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs }) : undefined;
 
   const factoryOptions: ServerFactoryOptions = {
@@ -92,7 +108,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   };
   const factory = createServerFactory(factoryOptions);
   const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf });
-  const sessions = createSessions({ ttlSec: config.sessionTtlSec, max: config.maxSessions, factory, logger, metrics, now: options.sessionClock, sweepMs: options.sessionSweepMs });
+  const sessions = createSessions({ ttlSec: config.sessionTtlSec, max: config.maxSessions, factory, logger, metrics, now: options.sessionClock, sweepMs: options.sessionSweepMs, ...(options.store?.backend === 'redis' ? { store: options.store } : {}) });
   const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
   const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });
 
@@ -124,6 +140,12 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       auditValidated(verified);
       return { verified, token };
     } catch (err) {
+      if (err instanceof Error && err.name === 'RevocationUnavailableError') {
+        // Fail closed (REVOCATION_FAIL_MODE=closed): the shared revocation list cannot be trusted now.
+        logger.error(`could not check a token against the revocation list: ${err.message}`, { event: 'revocation_unavailable' });
+        json(res, 503, { error: 'REVOCATION_UNAVAILABLE', error_description: 'the revocation list cannot be checked right now', message: 'Action: retry shortly; operators: check Redis in /health/ready (or set REVOCATION_FAIL_MODE=open)' }, { 'retry-after': '5' });
+        return undefined;
+      }
       if (err instanceof Error && err.name === 'JwksUnavailableError') {
         // Not the caller's fault: the IdP's keys cannot be had right now.
         logger.error(`could not verify a token: ${err.message}`, { event: 'jwks_unavailable' });
@@ -231,6 +253,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     const owner = v ? `${v.issuer} ${v.subject}` : 'anonymous';
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
+      if (await sessions.ownedElsewhere(sessionId, owner)) {
+        await answerForeignSession(req, res, sessionId, parsed, info);
+        return;
+      }
       if ((await sessions.handle(sessionId, req, res, parsed, owner)) === 'not-found') {
         json(res, 404, { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found: initialize a new session' }, id: null });
       }
@@ -246,18 +272,54 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     await mcpNode(req, res, parsed);
   }
 
+  /**
+   * A request of a session another replica opened (no sticky sessions at the load balancer): its
+   * requests are answered here by the long-lived server, as the fast path answers them, with the
+   * session id echoed; notifications are accepted; DELETE ends it. A server-sent event stream
+   * (GET) stays with the replica that holds the session.
+   */
+  async function answerForeignSession(req: IncomingMessage, res: ServerResponse, sessionId: string, parsed: unknown, info: AuthInfo | undefined): Promise<void> {
+    const headers = { 'mcp-session-id': sessionId };
+    if (req.method === 'DELETE') {
+      await sessions.forget(sessionId);
+      res.writeHead(200, headers).end();
+      return;
+    }
+    if (req.method !== 'POST') {
+      json(res, 405, { jsonrpc: '2.0', error: { code: -32000, message: 'this replica does not hold the session stream' }, id: null }, { ...headers, allow: 'POST, DELETE' });
+      return;
+    }
+    const message = parsed as { id?: unknown; method?: unknown } | undefined;
+    if (message && !Array.isArray(message) && typeof message.method === 'string' && message.id === undefined) {
+      res.writeHead(202, headers).end();
+      return;
+    }
+    if (!message || Array.isArray(message) || typeof message.method !== 'string' || (typeof message.id !== 'string' && typeof message.id !== 'number') || message.method === 'initialize') {
+      json(res, 400, { jsonrpc: '2.0', error: { code: -32600, message: 'Invalid Request: one JSON-RPC request per POST in a session' }, id: null }, headers);
+      return;
+    }
+    json(res, 200, await fast.dispatch(message as Parameters<typeof fast.dispatch>[0], info), headers);
+  }
+
   function readiness(): { ok: boolean; body: Record<string, unknown> } {
     // An issuer with cached keys still serves (stale-if-error): not ready only when one has none.
     const jwks = (validator?.jwksStatus() ?? []).map((j) => ({ ...j, status: j.keys === 0 ? 'unavailable' : j.fresh && !j.lastError ? 'ok' : 'stale' }));
     const jwksOk = jwks.every((j) => j.keys > 0);
-    const checks = {
+    const storeHealth = store?.health();
+    const checks: Record<string, Record<string, unknown>> = {
       shutdown: { status: shuttingDown ? 'shutting_down' : 'ok' },
       jwks: { status: !config.authRequired ? 'disabled' : !jwksOk ? 'unavailable' : jwks.every((j) => j.status === 'ok') ? 'ok' : 'degraded', issuers: jwks },
-      redis: { status: config.redisUrl ? 'unknown' : 'not_configured' },
+      // Redis trouble degrades, it does not make the replica unready: every replica would see it
+      // at once, and taking them all out of the load balancer would take the service down.
+      redis: storeHealth?.backend === 'redis' ? { status: storeHealth.status, breaker: storeHealth.breaker, ...(storeHealth.lastError ? { lastError: storeHealth.lastError } : {}) } : { status: 'not_configured' },
+      circuit_breaker: { status: storeHealth?.backend === 'redis' ? storeHealth.breaker : 'not_configured' },
       sessions: { status: sessions.size() < sessions.max ? 'ok' : 'full', active: sessions.size(), max: sessions.max },
     };
+    if (revocations) checks.revocations = { ...revocations.health(), fail_mode: config.revocationFailMode };
+    if (idp) checks.oauth_proxy = idp.status();
     const ok = !shuttingDown && (jwksOk || !config.authRequired);
-    return { ok, body: { status: ok ? 'ok' : 'unavailable', timestamp: new Date().toISOString(), checks } };
+    const degraded = Object.values(checks).some((c) => c.status === 'unavailable' || c.status === 'degraded' || c.status === 'open' || c.status === 'half-open');
+    return { ok, body: { status: !ok ? 'unavailable' : degraded ? 'degraded' : 'ok', timestamp: new Date().toISOString(), checks } };
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -283,7 +345,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       json(
         res,
         200,
-        { resource, authorization_servers: config.allowedIssuers, scopes_supported: config.scopesSupported, bearer_methods_supported: ['header'], resource_name: 'seed-mcp' },
+        { resource, authorization_servers: authorizationServers, scopes_supported: config.scopesSupported, bearer_methods_supported: ['header'], resource_name: 'seed-mcp' },
         { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' },
       );
       return;
@@ -292,6 +354,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       await handleMcp(req, res);
       return;
     }
+    if (oauthProxy && (path.startsWith('/oauth/') || path === OAUTH_PATHS.metadata) && (await oauthProxy.handle(req, res, path))) return;
     if (path === '/metrics' && serveMetrics) {
       await serveMetrics(req, res);
       return;
@@ -316,10 +379,14 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       else res.destroy();
     });
   });
+  // The mirror of revoked tokens is loaded before the first request; with Redis down it stays
+  // untrusted (REVOCATION_FAIL_MODE decides) and loads as soon as Redis answers.
+  await revocations?.start().catch((err: Error) => logger.warn(`could not load the revocation list yet: ${err.message}`, { event: 'revocation_unavailable' }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  void idp?.warm();
   const { port } = server.address() as AddressInfo;
   // Fetch the issuers' keys now, not on the first request; readiness reports how it went.
   void validator?.warm();
@@ -344,8 +411,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
         await sessions.closeAll();
         await fast.close();
         await mcp.close().catch(() => {});
-        rateStore?.close();
+        rateStore?.close?.();
         validator?.close();
+        await revocations?.close();
+        await store?.close();
         logger.info('seed-mcp cloud stopped', { event: 'stopped' });
       })();
       return closing;

@@ -14,6 +14,8 @@ export interface VerifiedToken {
   expiresAt?: number;
   clientId?: string;
   jti?: string;
+  /** What revocation names this token by: its `jti`, else the sha256 of the token (base64url). */
+  tokenId: string;
   claims: Record<string, unknown>;
   caller: Caller;
 }
@@ -24,7 +26,7 @@ export interface VerifiedToken {
  * `groups` and `roles`. The subject falls back to `client_id`/`azp` for service tokens without
  * `sub`; a token with neither is refused.
  */
-export function toVerifiedToken(claims: Record<string, unknown>): VerifiedToken {
+export function toVerifiedToken(claims: Record<string, unknown>, tokenHash: string): VerifiedToken {
   const issuer = claims.iss as string;
   const clientId = str(claims.client_id) ?? str(claims.azp);
   const subject = str(claims.sub) ?? clientId;
@@ -55,6 +57,7 @@ export function toVerifiedToken(claims: Record<string, unknown>): VerifiedToken 
     ...(expiresAt !== undefined ? { expiresAt } : {}),
     ...(clientId !== undefined ? { clientId } : {}),
     ...(jti !== undefined ? { jti } : {}),
+    tokenId: jti ?? tokenHash,
     claims,
     caller,
   });

@@ -1,0 +1,199 @@
+/**
+ * The OAuth proxy's own client at the company IdP (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`),
+ * through openid-client: discovery (or the `OAUTH_AUTHORIZATION_URL` / `OAUTH_TOKEN_URL`
+ * overrides), the authorization URL with the proxy's PKCE, the code exchange, refresh and
+ * revocation. The IdP's tokens are passed through to the MCP client unchanged.
+ */
+import type * as OpenId from 'openid-client';
+
+export interface IdpClientOptions {
+  issuer: string;
+  clientId: string;
+  /** Absent: a public client (PKCE only). */
+  clientSecret?: string;
+  /** How a confidential client authenticates; default: basic when the IdP advertises it, else post. */
+  authMethod?: 'client_secret_basic' | 'client_secret_post';
+  /** The proxy's callback at this server: `${BASE_URL}/oauth/authorize/callback`. */
+  redirectUri: string;
+  authorizationUrl?: string;
+  tokenUrl?: string;
+  timeoutMs?: number;
+}
+
+/** What the IdP's token endpoint answered, as the proxy hands it on. */
+export interface IdpTokens {
+  access_token: string;
+  token_type: string;
+  expires_in?: number;
+  refresh_token?: string;
+  scope?: string;
+  id_token?: string;
+}
+
+export interface IdpClient {
+  /** The IdP's authorization URL for one transaction. */
+  authorizationUrl(params: { state: string; codeChallenge: string; scope: string; resource?: string; prompt?: string }): Promise<URL>;
+  /** Exchanges the code of the callback at `callbackUrl` (state checked against `state`). */
+  exchangeCode(callbackUrl: URL, checks: { state: string; codeVerifier: string; resource?: string }): Promise<IdpTokens>;
+  refresh(refreshToken: string, params: { scope?: string; resource?: string }): Promise<IdpTokens>;
+  /** RFC 7009 at the IdP; false when it publishes no revocation endpoint. */
+  revoke(token: string, hint?: string): Promise<boolean>;
+  /** Discovers the IdP now (at start-up); never rejects. */
+  warm(): Promise<void>;
+  /** Whether the IdP's metadata could be had (for readiness). */
+  status(): { status: 'ok' | 'pending' | 'unavailable'; lastError?: string };
+}
+
+/** The IdP answered with an OAuth error (`invalid_grant`, …) or not at all. */
+export class IdpError extends Error {
+  override readonly name = 'IdpError';
+  constructor(
+    message: string,
+    /** The IdP's `error`, when it sent one: passed on to the MCP client. */
+    readonly oauthError: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname);
+
+/**
+ * Creates the client; the IdP is discovered on first use (and again after a failure, at most
+ * every 10 s), so that the server starts while the IdP is down and readiness reports it.
+ */
+export function createIdpClient(options: IdpClientOptions): IdpClient {
+  let configuration: Promise<OpenId.Configuration> | undefined;
+  let lastError: string | undefined;
+  let failedAt = 0;
+  let lib: typeof OpenId | undefined;
+
+  async function config(): Promise<{ client: typeof OpenId; config: OpenId.Configuration }> {
+    lib ??= await import('openid-client');
+    const client = lib;
+    if (!configuration || (lastError !== undefined && Date.now() - failedAt > 10_000)) {
+      configuration = discover(client).then(
+        (c) => {
+          lastError = undefined;
+          return c;
+        },
+        (err: unknown) => {
+          lastError = err instanceof Error ? err.message : String(err);
+          failedAt = Date.now();
+          throw new IdpError(`could not discover the identity provider at ${options.issuer}: ${lastError}`, undefined, { cause: err });
+        },
+      );
+    }
+    return { client, config: await configuration };
+  }
+
+  async function discover(client: typeof OpenId): Promise<OpenId.Configuration> {
+    const issuer = new URL(options.issuer);
+    const insecure = isLoopbackHttp(issuer);
+    const requestOptions: OpenId.DiscoveryRequestOptions = {
+      timeout: Math.ceil((options.timeoutMs ?? 10_000) / 1000),
+      ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+    };
+    const auth = (metadata?: OpenId.ServerMetadata) => {
+      if (!options.clientSecret) return client.None();
+      const basic = options.authMethod ? options.authMethod === 'client_secret_basic' : (metadata?.token_endpoint_auth_methods_supported ?? ['client_secret_basic']).includes('client_secret_basic');
+      return basic ? client.ClientSecretBasic(options.clientSecret) : client.ClientSecretPost(options.clientSecret);
+    };
+    let found: OpenId.Configuration;
+    if (options.authorizationUrl && options.tokenUrl) {
+      found = new client.Configuration(
+        { issuer: options.issuer, authorization_endpoint: options.authorizationUrl, token_endpoint: options.tokenUrl },
+        options.clientId,
+        undefined,
+        auth(),
+      );
+      if (insecure) client.allowInsecureRequests(found);
+    } else {
+      try {
+        found = await client.discovery(issuer, options.clientId, undefined, client.None(), requestOptions);
+      } catch (err) {
+        const status = (err as { cause?: { status?: number } }).cause?.status;
+        if (status !== 404) throw err;
+        found = await client.discovery(issuer, options.clientId, undefined, client.None(), { ...requestOptions, algorithm: 'oauth2' });
+      }
+      // Discovery without a secret, then the configuration with the method the IdP advertises.
+      const { supportsPKCE: _helper, ...discovered } = found.serverMetadata();
+      const metadata: OpenId.ServerMetadata = {
+        ...discovered,
+        ...(options.authorizationUrl ? { authorization_endpoint: options.authorizationUrl } : {}),
+        ...(options.tokenUrl ? { token_endpoint: options.tokenUrl } : {}),
+      };
+      found = new client.Configuration(metadata, options.clientId, undefined, auth(metadata));
+      if (insecure) client.allowInsecureRequests(found);
+    }
+    return found;
+  }
+
+  const tokensOf = (response: OpenId.TokenEndpointResponse): IdpTokens => ({
+    access_token: response.access_token,
+    token_type: response.token_type ?? 'Bearer',
+    ...(typeof response.expires_in === 'number' ? { expires_in: response.expires_in } : {}),
+    ...(response.refresh_token ? { refresh_token: response.refresh_token } : {}),
+    ...(response.scope ? { scope: response.scope } : {}),
+    ...(response.id_token ? { id_token: response.id_token } : {}),
+  });
+
+  const failure = (doing: string, err: unknown): IdpError => {
+    if (err instanceof IdpError) return err;
+    const e = err as { error?: string; code?: string; message?: string; cause?: { error?: string } };
+    const oauthError = e.error ?? e.cause?.error;
+    return new IdpError(`could not ${doing} at the identity provider: ${oauthError ?? e.message ?? String(err)}`, oauthError, { cause: err });
+  };
+
+  return {
+    async authorizationUrl({ state, codeChallenge, scope, resource, prompt }) {
+      const { client, config: c } = await config();
+      return client.buildAuthorizationUrl(c, {
+        redirect_uri: options.redirectUri,
+        response_type: 'code',
+        scope,
+        state,
+        code_challenge: codeChallenge,
+        code_challenge_method: 'S256',
+        ...(resource ? { resource } : {}),
+        ...(prompt ? { prompt } : {}),
+      });
+    },
+    async exchangeCode(callbackUrl, { state, codeVerifier, resource }) {
+      const { client, config: c } = await config();
+      try {
+        const response = await client.authorizationCodeGrant(c, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state, idTokenExpected: false }, resource ? { resource } : undefined);
+        return tokensOf(response);
+      } catch (err) {
+        throw failure('exchange the authorization code', err);
+      }
+    },
+    async refresh(refreshToken, { scope, resource }) {
+      const { client, config: c } = await config();
+      try {
+        const response = await client.refreshTokenGrant(c, refreshToken, { ...(scope ? { scope } : {}), ...(resource ? { resource } : {}) });
+        return tokensOf(response);
+      } catch (err) {
+        throw failure('refresh the token', err);
+      }
+    },
+    async revoke(token, hint) {
+      const { client, config: c } = await config();
+      if (!c.serverMetadata().revocation_endpoint) return false;
+      try {
+        await client.tokenRevocation(c, token, hint ? { token_type_hint: hint } : undefined);
+        return true;
+      } catch (err) {
+        throw failure('revoke the token', err);
+      }
+    },
+    async warm() {
+      await config().catch(() => undefined);
+    },
+    status() {
+      if (lastError !== undefined) return { status: 'unavailable', lastError };
+      return { status: configuration ? 'ok' : 'pending' };
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * Sealing what a one-time code stands for: the IdP's tokens wait in the shared store for the MCP
+ * client's token request under `sha256(code)`, encrypted with a key derived from the code
+ * (HKDF-SHA256, AES-256-GCM). Whoever can read Redis sees neither the code nor the tokens: only
+ * the client, which holds the code, can open them, and only once (the entry is taken).
+ */
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+
+const INFO = Buffer.from('seed-mcp oauth code v1');
+
+const keyOf = (code: string) => Buffer.from(hkdfSync('sha256', Buffer.from(code), Buffer.alloc(0), INFO, 32));
+
+/** The store key of a code: its sha256, base64url. */
+export const codeKey = (code: string): string => createHash('sha256').update(code).digest('base64url');
+
+/** `value` as JSON, encrypted for `code`: base64url of iv ‖ tag ‖ ciphertext. */
+export function seal(code: string, value: unknown): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', keyOf(code), iv);
+  const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+/** What {@link seal} sealed for `code`; undefined when `sealed` was not sealed for it. */
+export function unseal<T>(code: string, sealed: string): T | undefined {
+  try {
+    const raw = Buffer.from(sealed, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', keyOf(code), raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -3,8 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/server';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { SharedStore } from './store/types.js';
 
 interface Session {
+  /** When the shared record's TTL was last renewed. */
+  recordTouched: number;
   transport: { handleRequest(req: IncomingMessage, res: ServerResponse, body?: unknown): Promise<void>; close(): Promise<void> };
   server: Server;
   /** issuer + subject of whoever opened it: nobody else may use it. */
@@ -18,12 +21,28 @@ export interface SessionOptions {
   factory: () => Server;
   logger: Logger;
   metrics?: Metrics;
+  /**
+   * Where session records live for the other replicas (Redis): a request naming a session opened
+   * elsewhere is still answered when the record says it belongs to the same principal.
+   */
+  store?: SharedStore;
   /** Test seams. */
   now?: () => number;
   sweepMs?: number;
 }
 
 export type SessionOutcome = 'handled' | 'full' | 'not-found';
+
+/** What the shared store keeps of a session: whose it is. */
+interface SessionRecord {
+  owner: string;
+}
+
+/** Where a replica that ended another's session tells it to close. */
+const CLOSED_CHANNEL = 'sessions:closed';
+
+/** How often a request refreshes its session record's TTL, at most. */
+const RECORD_TOUCH_MS = 60_000;
 
 /**
  * Sessions for `initialize`-era clients (the 2025 Streamable HTTP binding): one MCP server and
@@ -33,16 +52,26 @@ export type SessionOutcome = 'handled' | 'full' | 'not-found';
 export function createSessions(options: SessionOptions) {
   const now = options.now ?? Date.now;
   const sessions = new Map<string, Session>();
-  const { logger, metrics } = options;
+  const { logger, metrics, store } = options;
+  const ttlMs = options.ttlSec * 1000;
+  // The record is a convenience for other replicas: its trouble never fails this replica's session.
+  const writeRecord = (id: string, owner: string) =>
+    void store?.set(`session:${id}`, { owner } satisfies SessionRecord, ttlMs).catch((err: Error) => logger.debug(`could not store a session record: ${err.message}`));
 
   async function close(id: string, status: 'closed' | 'expired' | 'evicted'): Promise<void> {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
     metrics?.sessionClosed(status);
+    void store?.delete(`session:${id}`).catch(() => {});
     await s.transport.close().catch(() => {});
     await s.server.close().catch(() => {});
   }
+
+  const subscription = store?.subscribe(CLOSED_CHANNEL, { message: (id) => void close(id, 'closed') }).catch((err: Error) => {
+    logger.debug(`could not subscribe to session closings: ${err.message}`);
+    return undefined;
+  });
 
   const sweep = setInterval(() => {
     const deadline = now() - options.ttlSec * 1000;
@@ -68,7 +97,8 @@ export function createSessions(options: SessionOptions) {
         sessionIdGenerator: () => randomUUID(),
         onsessioninitialized: (id) => {
           created = id;
-          sessions.set(id, { transport, server, owner, lastSeen: now() });
+          sessions.set(id, { transport, server, owner, lastSeen: now(), recordTouched: now() });
+          writeRecord(id, owner);
           metrics?.sessionOpened();
         },
         onsessionclosed: (id) => {
@@ -85,11 +115,30 @@ export function createSessions(options: SessionOptions) {
       const s = sessions.get(id);
       if (!s || s.owner !== owner) return 'not-found';
       s.lastSeen = now();
+      if (s.lastSeen - s.recordTouched > RECORD_TOUCH_MS) {
+        s.recordTouched = s.lastSeen;
+        writeRecord(id, owner);
+      }
       await s.transport.handleRequest(req, res, body);
       return 'handled';
     },
+    /**
+     * Whether `id` is a live session of `owner` opened on another replica (its record in the
+     * shared store); false without a store, or when the store cannot answer.
+     */
+    async ownedElsewhere(id: string, owner: string): Promise<boolean> {
+      if (!store || sessions.has(id)) return false;
+      const record = await store.get<SessionRecord>(`session:${id}`).catch(() => undefined);
+      return record?.owner === owner;
+    },
+    /** Ends a session opened on another replica (DELETE): its record goes, and that replica closes it. */
+    async forget(id: string): Promise<void> {
+      await store?.delete(`session:${id}`);
+      await store?.publish(CLOSED_CHANNEL, id).catch(() => {});
+    },
     async closeAll(): Promise<void> {
       clearInterval(sweep);
+      await (await subscription)?.close().catch(() => {});
       await Promise.all([...sessions.keys()].map((id) => close(id, 'evicted')));
     },
   };

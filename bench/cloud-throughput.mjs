@@ -57,7 +57,7 @@ function load(url, headers, durationSec) {
   });
 }
 
-export async function cloudThroughput({ idp, token, resource }, { rounds = 5, secondsPerRound = 4 } = {}) {
+export async function cloudThroughput({ idp, token, resource }, { rounds = 9, secondsPerRound = 3 } = {}) {
   const contenders = [
     { name: 'seed-mcp cloud (auth)', auth: true, args: [BIN, 'cloud'], env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: resource, BASE_URL: `http://127.0.0.1:${port}` }) },
     { name: 'seed-mcp cloud (AUTH_REQUIRED=false)', auth: false, args: [BIN, 'cloud'], env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', BASE_URL: `http://127.0.0.1:${port}` }) },

@@ -4,6 +4,7 @@
  * `client_id` whose JSON metadata this server fetches, with size and time limits).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readCapped } from '../auth/fetch-json.js';
 import type { SharedStore } from '../store/types.js';
 
 /** A client as the proxy keeps it. */
@@ -200,12 +201,7 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
       await response.body?.cancel().catch(() => {});
       throw new ClientMetadataError('invalid_client_metadata', `could not fetch the client metadata document ${clip(clientId)}: HTTP ${response.status}`);
     }
-    const declared = Number(response.headers.get('content-length') ?? 0);
-    if (declared > maxBytes) {
-      await response.body?.cancel().catch(() => {});
-      throw new ClientMetadataError('invalid_client_metadata', `the client metadata document is larger than ${maxBytes} bytes`);
-    }
-    const text = await readLimited(response, maxBytes);
+    const text = await readCapped(response, maxBytes, clientId, () => new ClientMetadataError('invalid_client_metadata', `the client metadata document is larger than ${maxBytes} bytes`));
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -248,22 +244,4 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
       return store.get<OAuthClient>(`client:${clientId}`);
     },
   };
-}
-
-async function readLimited(response: Response, maxBytes: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new ClientMetadataError('invalid_client_metadata', `the client metadata document is larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -4,6 +4,7 @@
  * atomic `take`, fixed windows, publish/subscribe) so that code tested on one runs on the other.
  */
 import type { SharedStore, SubscribeHandlers, Subscription, WindowCount } from './types.js';
+import { toJson, ttl } from './values.js';
 
 export interface MemoryStoreOptions {
   /** Test seam: the clock, ms since the epoch; default `Date.now`. */
@@ -182,16 +183,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
   };
 }
 
-function toJson(value: unknown): string {
-  const json = JSON.stringify(value) as string | undefined;
-  if (json === undefined) throw new TypeError('could not store the value: it has no JSON form');
-  return json;
-}
-
-function ttl(ms: number): number {
-  if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`could not store the value: the TTL must be a positive number of ms, got: ${ms}`);
-  return Math.ceil(ms);
-}
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`could not configure the memory store: ${name} must be a positive integer, got: ${value}`);

@@ -18,6 +18,7 @@ import {
   type Subscription,
   type WindowCount,
 } from './types.js';
+import { toJson, ttl } from './values.js';
 
 // ---------------------------------------------------------------------------------------------
 // REDIS_URL
@@ -566,13 +567,3 @@ function parseValue<T>(op: string, json: string | null): T | undefined {
   }
 }
 
-function toJson(value: unknown): string {
-  const json = JSON.stringify(value) as string | undefined;
-  if (json === undefined) throw new TypeError('could not store the value: it has no JSON form');
-  return json;
-}
-
-function ttl(ms: number): number {
-  if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`could not store the value: the TTL must be a positive number of ms, got: ${ms}`);
-  return Math.ceil(ms);
-}

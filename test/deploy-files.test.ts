@@ -46,7 +46,9 @@ const CONTRACT_ENV = [
   'MCP_RATE_LIMIT_WINDOW_MS', 'CORS_EXTRA_ORIGINS', 'MCP_SESSION_TTL_SECONDS', 'MCP_MAX_SESSIONS',
   'TOOL_POLICY_FILE', 'CHECKLIST_DIR', 'PROCESS_DIR', 'LOG_LEVEL', 'LOG_FORMAT', 'TRUST_PROXY',
 ];
-const ALLOWED_ENV = new Set([...CONTRACT_ENV, ...CONTRACT_ENV.map((n) => `${n}_FILE`)]);
+/** seed-mcp's own, beyond the contract (README, "Several replicas" and "The OAuth proxy"). */
+const OWN_ENV = ['OAUTH_IDP_RESOURCE', 'OAUTH_CLIENT_AUTH_METHOD', 'REDIS_KEY_PREFIX', 'REVOCATION_FAIL_MODE'];
+const ALLOWED_ENV = new Set([...CONTRACT_ENV, ...OWN_ENV].flatMap((n) => [n, `${n}_FILE`]));
 
 /** Labels that Prometheus adds to every series: the target's, and those of prometheus.yml's relabelling. */
 const TARGET_LABELS = ['job', 'instance', 'namespace', 'pod', 'environment'];

@@ -14,6 +14,7 @@ const external = [
   'ink-spinner',
   'react',
   'undici', // only behind HTTPS_PROXY
+  'oidc-provider', // ESM with koa and its own views, large: loaded with import() by `seed-mcp demo` only
 ];
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });

@@ -11,6 +11,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerServe } from './commands/serve.js';
 import { registerConfig } from './commands/config.js';
 import { registerCloud } from './commands/cloud.js';
+import { registerDemo } from './commands/demo.js';
 
 export const VERSION = '0.1.0';
 
@@ -58,6 +59,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   registerServe(program, ctx, run, VERSION);
   registerConfig(program, ctx, run);
   registerCloud(program, ctx, run, VERSION);
+  registerDemo(program, ctx, run, VERSION);
   program.addHelpText(
     'after',
     `
@@ -69,6 +71,7 @@ Examples:
   $ seed-mcp logout
   $ seed-mcp serve --upstream https://mcp.example.com/mcp   # what Claude Desktop runs
   $ seed-mcp config claude --install
+  $ npx seed-mcp demo                                 # the whole product on this machine, nothing to configure
 
 Exit codes: 0 ok, 1 not signed in or auth failed, 2 bad usage or invalid config, 3 IdP or network unreachable.`,
   );

@@ -1,0 +1,125 @@
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** The storage interface oidc-provider asks of an adapter, one instance per model name. */
+export interface ProviderAdapter {
+  upsert(id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void>;
+  find(id: string): Promise<Record<string, unknown> | undefined>;
+  findByUserCode(userCode: string): Promise<Record<string, unknown> | undefined>;
+  findByUid(uid: string): Promise<Record<string, unknown> | undefined>;
+  consume(id: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+}
+
+interface Entry {
+  model: string;
+  payload: Record<string, unknown>;
+  /** Epoch milliseconds; absent = no expiry. */
+  expiresAt?: number;
+}
+
+export interface FileAdapterStore {
+  /** The `adapter` factory for oidc-provider's configuration. */
+  adapter(model: string): ProviderAdapter;
+  /** Writes pending changes now (at shutdown). */
+  flush(): void;
+}
+
+/**
+ * oidc-provider's state — sessions, grants, refresh tokens, device codes — in one JSON file
+ * (0600), so that a restarted demo still knows the refresh tokens it issued. One file and linear
+ * scans are plenty for one demo user; a real IdP needs a real database. It also keeps
+ * oidc-provider from printing its "development-only in-memory adapter" warning.
+ */
+export function createFileAdapterStore(path: string, options: { now?: () => number; onError?: (err: Error) => void } = {}): FileAdapterStore {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+  try {
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Entry>;
+    for (const [key, entry] of Object.entries(saved)) {
+      if (entry && typeof entry.model === 'string' && entry.payload && typeof entry.payload === 'object') entries.set(key, entry);
+    }
+  } catch {
+    // No state yet, or a broken file: start empty (people sign in again).
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  const write = () => {
+    timer = undefined;
+    const t = now();
+    for (const [key, entry] of entries) if (entry.expiresAt !== undefined && entry.expiresAt <= t) entries.delete(key);
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries(entries)), { mode: 0o600 });
+      chmodSync(tmp, 0o600);
+      renameSync(tmp, path);
+    } catch (err) {
+      options.onError?.(err as Error);
+    }
+  };
+  // Several upserts arrive per request: one write for all of them.
+  const schedule = () => {
+    timer ??= setTimeout(write, 100).unref();
+  };
+
+  const live = (key: string): Entry | undefined => {
+    const entry = entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= now()) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
+  // Copies, so that nothing outside changes what is stored without an upsert.
+  const copy = (entry: Entry | undefined) => (entry ? structuredClone(entry.payload) : undefined);
+  const scan = (model: string, match: (payload: Record<string, unknown>) => boolean) => {
+    for (const key of entries.keys()) {
+      const entry = live(key);
+      if (entry?.model === model && match(entry.payload)) return entry;
+    }
+    return undefined;
+  };
+
+  return {
+    adapter(model: string): ProviderAdapter {
+      const keyOf = (id: string) => `${model}:${id}`;
+      return {
+        async upsert(id, payload, expiresIn) {
+          entries.set(keyOf(id), { model, payload: structuredClone(payload), ...(typeof expiresIn === 'number' ? { expiresAt: now() + expiresIn * 1000 } : {}) });
+          schedule();
+        },
+        async find(id) {
+          return copy(live(keyOf(id)));
+        },
+        async findByUserCode(userCode) {
+          return copy(scan(model, (p) => p.userCode === userCode));
+        },
+        async findByUid(uid) {
+          return copy(scan(model, (p) => p.uid === uid));
+        },
+        async consume(id) {
+          const entry = live(keyOf(id));
+          if (entry) {
+            entry.payload.consumed = Math.floor(now() / 1000);
+            schedule();
+          }
+        },
+        async destroy(id) {
+          if (entries.delete(keyOf(id))) schedule();
+        },
+        async revokeByGrantId(grantId) {
+          for (const [key, entry] of entries) if (entry.model === model && entry.payload.grantId === grantId) entries.delete(key);
+          schedule();
+        },
+      };
+    },
+    flush() {
+      if (!timer) return;
+      clearTimeout(timer);
+      write();
+    },
+  };
+}

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, logLines, ROOT, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
+import { stripAnsi } from './support/pty.js';
 
 const SCRIPT = '/usr/bin/script';
 /** An ordinary terminal: the URL (several hundred characters) must still come out unbroken. */
@@ -39,19 +40,6 @@ interface PtyResult {
   text: string;
 }
 
-const ESCAPES = new RegExp(
-  [
-    '\\x1b\\[[0-?]*[ -/]*[@-~]', // CSI: colors, cursor moves, erase, ?25l, ?2026h
-    '\\x1b\\][^\\x07\\x1b]*(?:\\x07|\\x1b\\\\)', // OSC: titles, hyperlinks
-    '\\x1b[PX^_][^\\x1b]*\\x1b\\\\', // DCS, SOS, PM, APC
-    '\\x1b[@-Z\\\\-_]', // other two-byte escapes
-  ].join('|'),
-  'g',
-);
-
-function stripAnsi(s: string): string {
-  return s.replace(ESCAPES, '').replace(/\r/g, '');
-}
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auth, Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
@@ -23,15 +23,9 @@ import { startIdp, type TestIdp } from './support/idp.js';
 import { createTestOAuthClient, type TestOAuthClient } from './support/oauth-client.js';
 import { followLogin } from './support/scripted-browser.mjs';
 import { startStub, type Stub } from './support/http-stub.js';
+import { freePort } from './support/ports.js';
 
 const SCOPES = ['checklist.list', 'checklist.read'];
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = netServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 /** A self-signed certificate for 127.0.0.1 (openssl), for the https client metadata document. */
 function selfSigned(): { key: string; cert: string } {

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, tempDir } from './support/cli.js';
@@ -18,14 +18,8 @@ import { startStub, type Stub } from './support/http-stub.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { followLogin } from './support/scripted-browser.mjs';
 import { redisUrlForTests } from './support/redis.js';
+import { freePort } from './support/ports.js';
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = netServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 interface Replica {
   name: string;

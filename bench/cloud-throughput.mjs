@@ -40,11 +40,22 @@ async function startProcess(args, env, port) {
     }
   }
   return {
+    pid: child.pid,
     stop: async () => {
       await new Promise((r) => (child.once('close', r), child.kill('SIGTERM')));
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc: what a request costs the
+ * server, whatever the load generator on the same cores manages to send.
+ */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function load(url, headers, durationSec) {
@@ -75,7 +86,7 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
       // Every contender gets the same request, bearer header included: the no-auth server ignores
       // it, so the difference is the cost of checking it, not of the client sending more bytes.
       const headers = { authorization: `Bearer ${token}` };
-      running.push({ ...c, proc, url, headers, rps: [], p50: [], p99: [] });
+      running.push({ ...c, proc, url, headers, rps: [], p50: [], p99: [], cpuUs: [] });
       // The answer must be a real tool result, not an error page.
       const probe = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } }) });
       const text = await probe.text();
@@ -84,7 +95,9 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
     }
     for (let round = 0; round < rounds; round++) {
       for (const r of running) {
+        const cpuBefore = cpuSeconds(r.proc.pid);
         const result = await load(r.url, r.headers, secondsPerRound);
+        r.cpuUs.push(((cpuSeconds(r.proc.pid) - cpuBefore) * 1e6) / result.requests.total);
         if (result.non2xx > 0 || result.errors > 0) throw new Error(`${r.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors: the figures would measure failures`);
         r.rps.push(result.requests.average);
         r.p50.push(result.latency.p50);
@@ -95,5 +108,5 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
     for (const r of running) await r.proc.stop();
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return running.map((r) => ({ name: r.name, rps: median(r.rps), p50: median(r.p50), p99: median(r.p99), rounds: r.rps.map((x) => Math.round(x)), non2xx: 0, errors: 0 }));
+  return running.map((r) => ({ name: r.name, rps: median(r.rps), p50: median(r.p50), p99: median(r.p99), cpuUs: median(r.cpuUs), rounds: r.rps.map((x) => Math.round(x)), non2xx: 0, errors: 0 }));
 }

@@ -31,8 +31,8 @@ try {
     const token = await f.idp.serviceToken({ resource: f.upstream.url });
     const rows = await cloudThroughput({ idp: f.idp, token, resource: f.upstream.url });
     console.log('## Cloud throughput: authenticated tools/call, autocannon, 50 connections, 9 interleaved rounds of 3 s\n');
-    console.log('| server | requests/s (median) | p50 ms | p99 ms | each round |\n| --- | --- | --- | --- | --- |');
-    for (const r of rows) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${r.p50} | ${r.p99} | ${r.rounds.join(' ')} |`);
+    console.log('| server | requests/s (median) | p50 ms | p99 ms | server CPU µs per request (median) | each round, requests/s |\n| --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${r.p50} | ${r.p99} | ${fmt(r.cpuUs, 1)} | ${r.rounds.join(' ')} |`);
     const [auth, noAuth, sdk] = rows;
     // Each round runs the contenders back to back: pairing them round by round cancels most of
     // the drift of a shared host, which moves the medians of either by ±30 %.
@@ -40,6 +40,7 @@ try {
     const paired = median(auth.rounds.map((r, i) => (1 - r / noAuth.rounds[i]) * 100));
     const pairedSdk = median(auth.rounds.map((r, i) => r / sdk.rounds[i]));
     console.log(`\nauth overhead: ${fmt((1 - auth.rps / noAuth.rps) * 100)} % of the median requests/s; ${fmt(paired)} % as the median of the rounds' pairs (each round: ${auth.rounds.map((r, i) => fmt((1 - r / noAuth.rounds[i]) * 100, 0)).join(' ')} %)`);
+    console.log(`server CPU per request: auth ${fmt(auth.cpuUs, 1)} µs, no auth ${fmt(noAuth.cpuUs, 1)} µs: ${fmt((auth.cpuUs / noAuth.cpuUs - 1) * 100)} % more`);
     console.log(`against the SDK stateless pattern: ${fmt(auth.rps / sdk.rps, 2)}× (medians), ${fmt(pairedSdk, 2)}× (rounds' pairs)\n`);
   }
   if (!only || only === 'tokens') {

@@ -118,47 +118,67 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
 
   const audit = (event: 'token_validated' | 'cloud_auth_failed', fields: Record<string, unknown>) =>
     (event === 'cloud_auth_failed' ? logger.warn : logger.info)(event, { event, ...fields });
-  // The audit line of a verified token, built once per token: the cache hands back the same
-  // frozen VerifiedToken for every request that presents it.
-  const validatedLines = new WeakMap<VerifiedToken, () => void>();
-  const auditValidated = (v: VerifiedToken) => {
-    let line = validatedLines.get(v);
-    if (!line) {
-      line = logger.prepare('info', 'token_validated', { event: 'token_validated', subject: v.subject, issuer: v.issuer, client_id: v.clientId });
-      validatedLines.set(v, line);
+  // What each request with a verified token needs of it, built once per token: the verified-token
+  // cache hands back the same frozen VerifiedToken for every request that presents the token.
+  interface Authenticated {
+    verified?: VerifiedToken;
+    /** What the SDK's handlers and the tools receive. */
+    info?: AuthInfo;
+  }
+  const perToken = new WeakMap<VerifiedToken, { audit: () => void; auth: Authenticated }>();
+  const authenticatedOf = (token: string, v: VerifiedToken) => {
+    let known = perToken.get(v);
+    if (!known) {
+      const info: AuthInfo = { token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
+      known = { audit: logger.prepare('info', 'token_validated', { event: 'token_validated', subject: v.subject, issuer: v.issuer, client_id: v.clientId }), auth: { verified: v, info } };
+      perToken.set(v, known);
     }
-    line();
+    return known;
+  };
+  const NO_AUTH: Authenticated = {};
+
+  const succeeded = (token: string, verified: VerifiedToken, started: number): Authenticated => {
+    metrics?.authAttempt('success', 'none', (performance.now() - started) / 1000);
+    const known = authenticatedOf(token, verified);
+    known.audit();
+    return known.auth;
   };
 
-  async function authenticate(req: IncomingMessage, res: ServerResponse): Promise<{ verified?: VerifiedToken; token?: string } | undefined> {
-    if (!config.authRequired || !validator) return {};
+  /** The request's caller, or undefined once a failure has been answered. Synchronous for a cached token. */
+  function authenticate(req: IncomingMessage, res: ServerResponse): Authenticated | undefined | Promise<Authenticated | undefined> {
+    if (!config.authRequired || !validator) return NO_AUTH;
     const started = performance.now();
     try {
       const answer = validator.authenticate(req.headers.authorization);
-      const { token, verified } = answer instanceof Promise ? await answer : answer;
-      metrics?.authAttempt('success', 'none', (performance.now() - started) / 1000);
-      auditValidated(verified);
-      return { verified, token };
+      if (!(answer instanceof Promise)) return succeeded(answer.token, answer.verified, started);
+      return answer.then(
+        ({ token, verified }) => succeeded(token, verified, started),
+        (err: unknown) => refuse(err, req, res, started),
+      );
     } catch (err) {
-      if (err instanceof Error && err.name === 'RevocationUnavailableError') {
-        // Fail closed (REVOCATION_FAIL_MODE=closed): the shared revocation list cannot be trusted now.
-        logger.error(`could not check a token against the revocation list: ${err.message}`, { event: 'revocation_unavailable' });
-        json(res, 503, { error: 'REVOCATION_UNAVAILABLE', error_description: 'the revocation list cannot be checked right now', message: 'Action: retry shortly; operators: check Redis in /health/ready (or set REVOCATION_FAIL_MODE=open)' }, { 'retry-after': '5' });
-        return undefined;
-      }
-      if (err instanceof Error && err.name === 'JwksUnavailableError') {
-        // Not the caller's fault: the IdP's keys cannot be had right now.
-        logger.error(`could not verify a token: ${err.message}`, { event: 'jwks_unavailable' });
-        json(res, 503, { error: 'JWKS_UNAVAILABLE', error_description: 'the signing keys of the token issuer cannot be fetched', message: 'Action: retry shortly; operators: check /health/ready and the IdP' }, { 'retry-after': '5' });
-        return undefined;
-      }
-      const e = err as Partial<AuthFailure> & Error;
-      if (!e.code || !e.status) throw err;
-      metrics?.authAttempt('failure', e.code, (performance.now() - started) / 1000);
-      audit('cloud_auth_failed', { code: e.code, reason: e.description, ip: req.socket.remoteAddress });
-      sendAuthFailure(res, { status: e.status, code: e.code, description: e.description ?? e.message, action: e.action ?? 'sign in again', scope: e.scope }, resourceMetadataUrl);
+      return refuse(err, req, res, started);
+    }
+  }
+
+  function refuse(err: unknown, req: IncomingMessage, res: ServerResponse, started: number): undefined {
+    if (err instanceof Error && err.name === 'RevocationUnavailableError') {
+      // Fail closed (REVOCATION_FAIL_MODE=closed): the shared revocation list cannot be trusted now.
+      logger.error(`could not check a token against the revocation list: ${err.message}`, { event: 'revocation_unavailable' });
+      json(res, 503, { error: 'REVOCATION_UNAVAILABLE', error_description: 'the revocation list cannot be checked right now', message: 'Action: retry shortly; operators: check Redis in /health/ready (or set REVOCATION_FAIL_MODE=open)' }, { 'retry-after': '5' });
       return undefined;
     }
+    if (err instanceof Error && err.name === 'JwksUnavailableError') {
+      // Not the caller's fault: the IdP's keys cannot be had right now.
+      logger.error(`could not verify a token: ${err.message}`, { event: 'jwks_unavailable' });
+      json(res, 503, { error: 'JWKS_UNAVAILABLE', error_description: 'the signing keys of the token issuer cannot be fetched', message: 'Action: retry shortly; operators: check /health/ready and the IdP' }, { 'retry-after': '5' });
+      return undefined;
+    }
+    const e = err as Partial<AuthFailure> & Error;
+    if (!e.code || !e.status) throw err;
+    metrics?.authAttempt('failure', e.code, (performance.now() - started) / 1000);
+    audit('cloud_auth_failed', { code: e.code, reason: e.description, ip: req.socket.remoteAddress });
+    sendAuthFailure(res, { status: e.status, code: e.code, description: e.description ?? e.message, action: e.action ?? 'sign in again', scope: e.scope }, resourceMetadataUrl);
+    return undefined;
   }
 
   function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
@@ -188,7 +208,8 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       return;
     }
     cors.apply(req, res);
-    const auth = await authenticate(req, res);
+    const pending = authenticate(req, res);
+    const auth = pending instanceof Promise ? await pending : pending;
     if (!auth) return;
     if (limiter) {
       // Per principal when signed in, else per client address.
@@ -242,8 +263,7 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       }
     }
     const v = auth.verified;
-    const info: AuthInfo | undefined =
-      v && auth.token ? { token: auth.token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } } : undefined;
+    const info = auth.info;
     if (req.method === 'POST' && fastPathEligible(req, parsed)) {
       json(res, 200, await fast.dispatch(parsed, info));
       return;

@@ -346,6 +346,23 @@ describe('authorize and token refusals', () => {
   });
 });
 
+describe('the proxy\'s metrics', () => {
+  it('counts authorizations, token exchanges by grant type and registrations, with closed labels', async () => {
+    const text = await (await fetch(`${baseUrl}/metrics`)).text();
+    const value = (line: RegExp) => Number(text.split('\n').find((l) => line.test(l))?.split(' ').pop() ?? NaN);
+    expect(value(/^oauth_authorization_requests_total\{result="success"\}/)).toBeGreaterThanOrEqual(3);
+    expect(value(/^oauth_authorization_requests_total\{result="failure"\}/)).toBeGreaterThanOrEqual(4);
+    expect(value(/^oauth_token_exchanges_total\{grant_type="authorization_code",result="success"\}/)).toBeGreaterThanOrEqual(2);
+    expect(value(/^oauth_token_exchanges_total\{grant_type="refresh_token",result="success"\}/)).toBeGreaterThanOrEqual(1);
+    expect(value(/^oauth_token_exchanges_total\{grant_type="refresh_token",result="failure"\}/)).toBeGreaterThanOrEqual(1);
+    expect(value(/^oauth_token_exchange_duration_seconds_count /)).toBeGreaterThanOrEqual(4);
+    expect(value(/^dcr_registrations_total\{result="success"\}/)).toBeGreaterThanOrEqual(2);
+    expect(value(/^dcr_registrations_total\{result="failure"\}/)).toBeGreaterThanOrEqual(5);
+    // No client id, code or token ever becomes a label.
+    expect(text).not.toMatch(/"mcp_[A-Za-z0-9_-]{22}"/);
+  });
+});
+
 // Last: it uses up this address's registrations for the hour.
 describe('registration abuse', () => {
   it('limits registrations per IP per hour (DCR_RATE_LIMIT_MAX) with 429 and Retry-After', async () => {

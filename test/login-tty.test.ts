@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, logLines, ROOT, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
-import { stripAnsi } from './support/pty.js';
+import { startInPty, stripAnsi } from './support/pty.js';
 
 const SCRIPT = '/usr/bin/script';
 /** An ordinary terminal: the URL (several hundred characters) must still come out unbroken. */
@@ -137,5 +137,26 @@ describe('login in a real terminal', () => {
     expect(status.code, status.text).toBe(0);
     expect(status.text).toContain('Signed in as Alice Example <alice@example.test> (profile default)');
     expect(status.text).toContain(`  issuer:   ${issuer}`);
+  });
+
+  it('Ctrl-C while the waiting view is up cancels the sign-in cleanly: the CLI’s own message, nothing stored', async () => {
+    const { dir, cleanup } = tempDir('seed-mcp-tty-');
+    cleanups.push(cleanup);
+    const env = {
+      SEED_MCP_CONFIG_DIR: dir,
+      SEED_MCP_TOKEN_STORE: 'file',
+      BROWSER: `${process.execPath} ${SCRIPTED_BROWSER}`,
+      // The person closes the tab: nothing ever reaches the loopback.
+      SCRIPTED_BROWSER_ACTION: 'ignore',
+    };
+    const pty = startInPty(['login', '--issuer', idp!.issuer, '--client-id', 'seed-cli'], env);
+    await pty.waitFor(/Waiting for you to finish signing in/);
+    pty.type('\x03');
+    const code = await pty.done;
+    // Before the fix, ink's signal-exit re-raised SIGINT and the process died with 130 mid-view.
+    expect(code, pty.text()).not.toBe(130);
+    expect(code, pty.text()).toBe(1);
+    expect(pty.text()).toMatch(/cancel/i);
+    expect(existsSync(join(dir, 'tokens', 'default.json'))).toBe(false);
   });
 });

@@ -84,9 +84,17 @@ export type RunFn = (json: boolean | undefined, action: Action) => Promise<void>
 /** The entry point: parses `argv` and resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Kept (not `once`) while a command runs: ink's signal-exit re-raises a signal that no other
+  // listener is left to handle, which would kill the process before the command cleans up. A
+  // second signal stops at once.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const ctx = createContext(abort.signal);
   let code: number = ExitCode.Ok;
   const program = buildProgram(ctx, (c) => {

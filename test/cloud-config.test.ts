@@ -287,6 +287,15 @@ describe('loadCloudConfig', () => {
   });
 });
 
+describe('REDIS_URL checked as the store will read it', () => {
+  it('refuses two hosts in a redis:// URL, a bad port and a query, at start-up', () => {
+    const err = configError(() => loadCloudConfig({ ...minimal, REDIS_URL: 'redis://a:6379,b:6379' }));
+    expect(problems(err)).toEqual(['REDIS_URL is not usable: a redis:// URL names one host; use redis+sentinel:// or redis+cluster:// for several']);
+    expect(problems(configError(() => loadCloudConfig({ ...minimal, REDIS_URL: 'redis://:s3cret@host:99999' })))[0]).toMatch(/^REDIS_URL is not usable: /);
+    expect(problems(configError(() => loadCloudConfig({ ...minimal, REDIS_URL: 'redis://:s3cret@host:99999' })))[0]).not.toContain('s3cret');
+  });
+});
+
 describe('seed-mcp\'s own scale-out variables', () => {
   it('OAUTH_IDP_RESOURCE defaults to the first audience, none sends none; REDIS_KEY_PREFIX and REVOCATION_FAIL_MODE', () => {
     const proxy = { ...minimal, OAUTH_PROXY_ENABLED: 'true', OAUTH_CLIENT_ID: 'proxy' };
@@ -343,8 +352,9 @@ describe('redactCloudConfig', () => {
     expect(redis('redis://:pw@redis:6379')).toBe('redis://:[REDACTED]@redis:6379');
     expect(redis('redis://onlysecret@redis:6379')).toBe('redis://[REDACTED]@redis:6379');
     expect(redis('redis://u:p#w/x@redis:6379')).toBe('redis://u:[REDACTED]@redis:6379');
-    expect(redis('redis+sentinel://s1:26379,s2:26379/mymaster?sentinelPassword=sp&db=1')).toBe(
-      'redis+sentinel://s1:26379,s2:26379/mymaster?sentinelPassword=[REDACTED]&db=1',
-    );
+    expect(redis('redis+sentinel://:pw@s1:26379,s2:26379/mymaster/1')).toBe('redis+sentinel://:[REDACTED]@s1:26379,s2:26379/mymaster/1');
+    // Query parameters are not read by the store: refused at start-up, the password not echoed.
+    const err = configError(() => loadCloudConfig({ ...minimal, REDIS_URL: 'redis+sentinel://s1:26379,s2:26379/mymaster?sentinelPassword=sp&db=1' }));
+    expect(problems(err)).toEqual(['REDIS_URL is not usable: query parameters and fragments are not supported']);
   });
 });

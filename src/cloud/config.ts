@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { SeedError } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
 import type { LogLevel } from '../shared/logger.js';
+import { parseRedisUrl } from './store/redis-url.js';
 
 /**
  * The effective cloud-mode configuration. Deeply frozen at run time, arrays included (they are
@@ -322,6 +323,14 @@ const redisUrl =
     const parts = splitRedisUrl(v.trim());
     // The value is not echoed: it may hold a password.
     if (!parts || !/^[^/?#]+/.test(parts.rest)) problems.push(`${name} must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL with a host`);
+    else {
+      // What the Redis store will make of it, checked now: a bad port or host list stops start-up.
+      try {
+        parseRedisUrl(v);
+      } catch (err) {
+        problems.push(`${name} is not usable: ${(err as Error).message.replace(/^could not parse REDIS_URL: /, '')}`);
+      }
+    }
     return v.trim();
   };
 

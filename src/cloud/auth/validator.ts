@@ -126,7 +126,7 @@ interface CacheEntry {
  *   jwksCacheTtlSec: 3600,
  * });
  * const { verified } = await validator.authenticate(req.headers.authorization);
- * console.log(verified.caller.subject);
+ * const who = verified.caller.subject;
  * ```
  */
 export function createTokenValidator(options: ValidatorOptions): TokenValidator {

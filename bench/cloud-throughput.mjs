@@ -2,7 +2,7 @@
 // seed-mcp cloud with auth, the same with AUTH_REQUIRED=false (the cost of auth), and the SDK's
 // stateless pattern with a plain jose check in front (bench/sdk-stateless-baseline.mjs).
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -19,16 +19,21 @@ const freePort = () =>
 
 /**
  * Starts a server process and waits until its port answers HTTP (whatever the status). Its stderr
- * (one audit line per authenticated request) goes to a file, as a container's log goes to the
- * runtime: through a pipe, the load generator, on the same two cores, would drain it for the
- * logging contender alone.
+ * (one audit line per authenticated request) goes through a pipe to a `cat` of its own that
+ * writes it to a file, as a container's log goes to its runtime: the server pays for the pipe
+ * write, not for a file system (a plain file measured about 7 µs per line here, a kernel cost of
+ * this host's disk), and the load generator drains nothing.
  */
 async function startProcess(args, env, port) {
   const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-bench-log-'));
   const logFile = join(dir, 'stderr.log');
-  const fd = openSync(logFile, 'w');
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', fd] });
-  closeSync(fd);
+  const sink = spawn('sh', ['-c', 'exec cat > "$0"', logFile], { stdio: ['pipe', 'ignore', 'ignore'] });
+  // BENCH_SERVER_CPU=1 (with the bench itself under `taskset -c 0`): the servers run on a core of
+  // their own, so the load generator and the server do not take turns on the same one.
+  const pin = process.env.BENCH_SERVER_CPU;
+  const [command, argv] = pin ? ['taskset', ['-c', pin, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', sink.stdin] });
+  sink.stdin.destroy(); // the child holds its own copy of the pipe's end
   const log = () => readFileSync(logFile, 'utf8').slice(0, 500);
   for (let i = 0; ; i++) {
     try {
@@ -43,6 +48,7 @@ async function startProcess(args, env, port) {
     pid: child.pid,
     stop: async () => {
       await new Promise((r) => (child.once('close', r), child.kill('SIGTERM')));
+      await new Promise((r) => (sink.exitCode !== null ? r() : sink.once('close', r)));
       rmSync(dir, { recursive: true, force: true });
     },
   };

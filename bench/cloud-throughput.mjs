@@ -68,7 +68,14 @@ function load(url, headers, durationSec) {
   const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } });
   return new Promise((resolve, reject) => {
     autocannon(
-      { url, method: 'POST', connections: 50, duration: durationSec, body, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers } },
+      {
+        url,
+        method: 'POST',
+        connections: 50,
+        duration: durationSec,
+        body,
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
+      },
       (err, result) => (err ? reject(err) : resolve(result)),
     );
   });
@@ -76,9 +83,24 @@ function load(url, headers, durationSec) {
 
 export async function cloudThroughput({ idp, token, resource }, { rounds = 9, secondsPerRound = 3 } = {}) {
   const contenders = [
-    { name: 'seed-mcp cloud (auth)', auth: true, args: [BIN, 'cloud'], env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: resource, BASE_URL: `http://127.0.0.1:${port}` }) },
-    { name: 'seed-mcp cloud (AUTH_REQUIRED=false)', auth: false, args: [BIN, 'cloud'], env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', BASE_URL: `http://127.0.0.1:${port}` }) },
-    { name: 'SDK stateless pattern + jose', auth: true, args: [join(ROOT, 'bench/sdk-stateless-baseline.mjs')], env: (port) => ({ PORT: String(port), ISSUER: idp.issuer, AUDIENCE: resource }) },
+    {
+      name: 'seed-mcp cloud (auth)',
+      auth: true,
+      args: [BIN, 'cloud'],
+      env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: resource, BASE_URL: `http://127.0.0.1:${port}` }),
+    },
+    {
+      name: 'seed-mcp cloud (AUTH_REQUIRED=false)',
+      auth: false,
+      args: [BIN, 'cloud'],
+      env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', BASE_URL: `http://127.0.0.1:${port}` }),
+    },
+    {
+      name: 'SDK stateless pattern + jose',
+      auth: true,
+      args: [join(ROOT, 'bench/sdk-stateless-baseline.mjs')],
+      env: (port) => ({ PORT: String(port), ISSUER: idp.issuer, AUDIENCE: resource }),
+    },
   ];
   // All three run at once and take turns in short rounds, so that machine drift (large on a
   // shared 2-vCPU host) falls on each alike; the medians over the rounds are reported.
@@ -94,7 +116,11 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
       const headers = { authorization: `Bearer ${token}` };
       running.push({ ...c, proc, url, headers, rps: [], p50: [], p99: [], cpuUs: [] });
       // The answer must be a real tool result, not an error page.
-      const probe = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } }) });
+      const probe = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } }),
+      });
       const text = await probe.text();
       if (probe.status !== 200 || !text.includes('status')) throw new Error(`${c.name}: probe answered ${probe.status}: ${text.slice(0, 200)}`);
       await load(url, headers, 2); // warm-up
@@ -114,5 +140,14 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
     for (const r of running) await r.proc.stop();
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return running.map((r) => ({ name: r.name, rps: median(r.rps), p50: median(r.p50), p99: median(r.p99), cpuUs: median(r.cpuUs), rounds: r.rps.map((x) => Math.round(x)), non2xx: 0, errors: 0 }));
+  return running.map((r) => ({
+    name: r.name,
+    rps: median(r.rps),
+    p50: median(r.p50),
+    p99: median(r.p99),
+    cpuUs: median(r.cpuUs),
+    rounds: r.rps.map((x) => Math.round(x)),
+    non2xx: 0,
+    errors: 0,
+  }));
 }

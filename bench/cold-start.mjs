@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BIN, MCP_REMOTE, stats } from './fixtures.mjs';
 
-const INIT = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) + '\n';
+const INIT =
+  JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) + '\n';
 const FLOOR = `process.stdin.on('data', (d) => { for (const line of String(d).split('\\n')) if (line.includes('"initialize"')) process.stdout.write(JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(line).id, result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 'floor', version: '1' } } }) + '\\n'); });`;
 
 function peakRssMb(pid) {

@@ -18,13 +18,18 @@ try {
     for (const r of rows) console.log(`| ${r.name} | ${fmt(r.time.median)} | ${fmt(r.time.p90)} | ${fmt(r.time.min)} | ${fmt(r.overFloor.median)} | ${fmt(r.rss.median)} |`);
     const seed = rows.find((r) => r.name === 'seed-mcp serve --upstream');
     const remote = rows.find((r) => r.name === 'mcp-remote');
-    console.log(`\nseed-mcp / mcp-remote: ${fmt((seed.time.median / remote.time.median) * 100, 0)} % of the time, ${fmt((seed.rss.median / remote.rss.median) * 100, 0)} % of the memory\n`);
+    console.log(
+      `\nseed-mcp / mcp-remote: ${fmt((seed.time.median / remote.time.median) * 100, 0)} % of the time, ${fmt((seed.rss.median / remote.rss.median) * 100, 0)} % of the memory\n`,
+    );
   }
   if (!only || only === 'bridge') {
     const rows = await bridgeOverhead(f);
     console.log('## Bridge overhead: 1000 sequential tools/call (after 50 warm-up calls)\n');
     console.log('| path | upstream era | median ms | p90 ms | p99 ms | added median ms |\n| --- | --- | --- | --- | --- | --- |');
-    for (const r of rows) console.log(`| ${r.name} | ${r.era} | ${fmt(r.latency.median, 3)} | ${fmt(r.latency.p90, 3)} | ${fmt(r.latency.p99, 3)} | ${r.name.startsWith('direct') ? '(baseline)' : fmt(r.added, 3)} |`);
+    for (const r of rows)
+      console.log(
+        `| ${r.name} | ${r.era} | ${fmt(r.latency.median, 3)} | ${fmt(r.latency.p90, 3)} | ${fmt(r.latency.p99, 3)} | ${r.name.startsWith('direct') ? '(baseline)' : fmt(r.added, 3)} |`,
+      );
     console.log();
   }
   if (!only || only === 'cloud') {
@@ -39,7 +44,9 @@ try {
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const paired = median(auth.rounds.map((r, i) => (1 - r / noAuth.rounds[i]) * 100));
     const pairedSdk = median(auth.rounds.map((r, i) => r / sdk.rounds[i]));
-    console.log(`\nauth overhead: ${fmt((1 - auth.rps / noAuth.rps) * 100)} % of the median requests/s; ${fmt(paired)} % as the median of the rounds' pairs (each round: ${auth.rounds.map((r, i) => fmt((1 - r / noAuth.rounds[i]) * 100, 0)).join(' ')} %)`);
+    console.log(
+      `\nauth overhead: ${fmt((1 - auth.rps / noAuth.rps) * 100)} % of the median requests/s; ${fmt(paired)} % as the median of the rounds' pairs (each round: ${auth.rounds.map((r, i) => fmt((1 - r / noAuth.rounds[i]) * 100, 0)).join(' ')} %)`,
+    );
     console.log(`server CPU per request: auth ${fmt(auth.cpuUs, 1)} µs, no auth ${fmt(noAuth.cpuUs, 1)} µs: ${fmt((auth.cpuUs / noAuth.cpuUs - 1) * 100)} % more`);
     console.log(`against the SDK stateless pattern: ${fmt(auth.rps / sdk.rps, 2)}× (medians), ${fmt(pairedSdk, 2)}× (rounds' pairs)\n`);
   }
@@ -53,4 +60,3 @@ try {
 } finally {
   await f.close();
 }
-

@@ -47,10 +47,7 @@ async function perOpInterleaved(contenders, { rounds, count }) {
  * own IdP.
  */
 export async function tokenValidation({ tokens: tokenCount = 200, rounds = 10 } = {}) {
-  const [{ startIdp, DEFAULT_RESOURCE }, { createTokenValidator }] = await Promise.all([
-    load('test/support/idp.ts'),
-    load('src/cloud/auth/validator.ts'),
-  ]);
+  const [{ startIdp, DEFAULT_RESOURCE }, { createTokenValidator }] = await Promise.all([load('test/support/idp.ts'), load('src/cloud/auth/validator.ts')]);
   const idp = await startIdp();
   const validators = [];
   try {

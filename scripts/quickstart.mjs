@@ -20,7 +20,16 @@ const profile = 'quickstart';
 // The test IdP is TypeScript under test/support; bundle it once for plain node.
 const out = join(root, 'node_modules/.cache/seed-mcp/idp.mjs');
 mkdirSync(dirname(out), { recursive: true });
-await build({ entryPoints: [join(root, 'test/support/idp.ts')], outfile: out, bundle: true, format: 'esm', platform: 'node', packages: 'external', logLevel: 'error', absWorkingDir: root });
+await build({
+  entryPoints: [join(root, 'test/support/idp.ts')],
+  outfile: out,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  packages: 'external',
+  logLevel: 'error',
+  absWorkingDir: root,
+});
 const { startIdp } = await import(pathToFileURL(out).href);
 const idp = await startIdp({ port: Number(process.env.QUICKSTART_PORT ?? 0) });
 

@@ -52,10 +52,12 @@ describe('createBreaker', () => {
     expect(states).toEqual(['open']);
     expect(failures()).toBe(3);
     let called = false;
-    const err = await breaker.run(async () => {
-      called = true;
-      return 'x';
-    }).catch((e: unknown) => e);
+    const err = await breaker
+      .run(async () => {
+        called = true;
+        return 'x';
+      })
+      .catch((e: unknown) => e);
     expect(called).toBe(false);
     expect(isStoreUnavailable(err)).toBe(true);
     expect((err as Error).message).toMatch(/redis circuit breaker open/);

@@ -14,15 +14,7 @@ import { startCli, tempDir, type RunningCli } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let idp: TestIdp | undefined;
 let browser: Browser | undefined;
@@ -51,10 +43,7 @@ async function pageKind(page: Page, callback: URL): Promise<'callback' | 'login'
 
 /** Clicks a form's submit button and waits until the browser has left `from` and loaded the next page. */
 async function submitAndWait(page: Page, form: string, from: string): Promise<void> {
-  await Promise.all([
-    page.waitForURL((u) => u.href !== from, { waitUntil: 'load', timeout: 10_000 }),
-    page.locator(`${form} button[type="submit"]`).first().click(),
-  ]);
+  await Promise.all([page.waitForURL((u) => u.href !== from, { waitUntil: 'load', timeout: 10_000 }), page.locator(`${form} button[type="submit"]`).first().click()]);
 }
 
 it('signs in with headless Chromium at the IdP and ends on the loopback "Signed in" page', async () => {
@@ -106,7 +95,12 @@ it('signs in with headless Chromium at the IdP and ends on the loopback "Signed 
     } else if (kind === 'consent') {
       await submitAndWait(page, 'form:has(input[name="prompt"][value="consent"])', from);
     } else {
-      const text = (await page.locator('body').innerText().catch(() => '')).slice(0, 500);
+      const text = (
+        await page
+          .locator('body')
+          .innerText()
+          .catch(() => '')
+      ).slice(0, 500);
       throw new Error(`unexpected page "${await page.title()}" at ${new URL(from).pathname}: ${text}`);
     }
   }
@@ -132,9 +126,7 @@ it('signs in with headless Chromium at the IdP and ends on the loopback "Signed 
 
   const result = await cli.done;
   expect(result.code, result.stderr).toBe(0);
-  expect(result.stdout).toMatch(
-    new RegExp(`^Signed in to ${issuer.replace(/[.]/g, '\\.')} as Alice Example <alice@example\\.test> \\(profile chromium\\), token valid until `),
-  );
+  expect(result.stdout).toMatch(new RegExp(`^Signed in to ${issuer.replace(/[.]/g, '\\.')} as Alice Example <alice@example\\.test> \\(profile chromium\\), token valid until `));
   expect(existsSync(join(dir, 'tokens', 'chromium.json'))).toBe(true);
   expect(idp!.counts.authorizationCode).toBe(1);
   expect(idp!.serverErrors).toEqual([]);

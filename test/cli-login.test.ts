@@ -97,7 +97,9 @@ describe('login → status → token → refresh → logout', () => {
     expect(r.stderr).toContain(`${idp.issuer}/auth?`); // the URL is always printed
     expect(r.stderr).toMatch(/code_challenge_method=S256/);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^Signed in to http:\/\/127\.0\.0\.1:\d+ as Alice Example <alice@example\.test>, token valid until .+ Tokens stored in file .+default\.json \(mode 0600\)\.\n$/);
+    expect(r.stdout).toMatch(
+      /^Signed in to http:\/\/127\.0\.0\.1:\d+ as Alice Example <alice@example\.test>, token valid until .+ Tokens stored in file .+default\.json \(mode 0600\)\.\n$/,
+    );
     const launches = await logLines(log);
     expect(launches).toHaveLength(1);
     expect(launches[0].callbackStatus).toBe(200);
@@ -112,7 +114,16 @@ describe('login → status → token → refresh → logout', () => {
     expect(r.stdout).toMatch(/stored: +file .+\(mode 0600\)/);
     const j = await cli(['status', '--json'], env(dir));
     const s = JSON.parse(j.stdout);
-    expect(s).toMatchObject({ profile: 'default', signedIn: true, issuer: idp.issuer, subject: 'alice', email: 'alice@example.test', accessTokenValid: true, canRefresh: true, store: { kind: 'file' } });
+    expect(s).toMatchObject({
+      profile: 'default',
+      signedIn: true,
+      issuer: idp.issuer,
+      subject: 'alice',
+      email: 'alice@example.test',
+      accessTokenValid: true,
+      canRefresh: true,
+      store: { kind: 'file' },
+    });
     expect(s.scopes).toContain('openid');
   });
 

@@ -11,7 +11,6 @@ const newDir = tempDirs('seed-mcp-cloud-config-');
 /** The least a valid cloud config needs. */
 const minimal = { OIDC_ISSUER: 'https://login.example.com', OIDC_AUDIENCE: 'api://seed' };
 
-
 describe('loadCloudConfig', () => {
   it('fills in the defaults of the contract', () => {
     const c = loadCloudConfig(minimal);
@@ -138,10 +137,7 @@ describe('loadCloudConfig', () => {
     });
     expect(c.audiences).toEqual(['https://mcp.example.com/mcp', 'api://seed', 'seed-client', 'other']);
     expect(c.oauthProxy.clientId).toBe('api://seed');
-    expect(loadCloudConfig({ ...minimal, RESOURCE_IDENTIFIER: 'https://mcp.example.com/mcp' }).audiences).toEqual([
-      'https://mcp.example.com/mcp',
-      'api://seed',
-    ]);
+    expect(loadCloudConfig({ ...minimal, RESOURCE_IDENTIFIER: 'https://mcp.example.com/mcp' }).audiences).toEqual(['https://mcp.example.com/mcp', 'api://seed']);
     // RESOURCE_IDENTIFIER alone is enough, and gives the proxy no client id.
     expect(loadCloudConfig({ OIDC_ISSUER: 'https://login.example.com', RESOURCE_IDENTIFIER: 'https://mcp.example.com/mcp' }).oauthProxy.clientId).toBeUndefined();
   });
@@ -263,9 +259,7 @@ describe('loadCloudConfig', () => {
   });
 
   it('asks the OAuth proxy for a client id and an IdP', () => {
-    const err = configError(() =>
-      loadCloudConfig({ AUTH_REQUIRED: 'false', OAUTH_PROXY_ENABLED: 'true', RESOURCE_IDENTIFIER: 'https://mcp.example.com/mcp' }),
-    );
+    const err = configError(() => loadCloudConfig({ AUTH_REQUIRED: 'false', OAUTH_PROXY_ENABLED: 'true', RESOURCE_IDENTIFIER: 'https://mcp.example.com/mcp' }));
     expect(problems(err)).toEqual([
       'OAUTH_CLIENT_ID must be configured when OAUTH_PROXY_ENABLED=true (or OIDC_AUDIENCE, whose first value is the default)',
       'OIDC_ISSUER must be configured when OAUTH_PROXY_ENABLED=true (or both OAUTH_AUTHORIZATION_URL and OAUTH_TOKEN_URL)',
@@ -281,7 +275,12 @@ describe('loadCloudConfig', () => {
   });
 
   it('accepts redis://, rediss://, redis+sentinel:// and redis+cluster:// URLs', () => {
-    for (const url of ['redis://redis:6379', 'rediss://default:pw@redis.example.com:6380/2', 'redis+sentinel://:pw@s1:26379,s2:26379/mymaster', 'redis+cluster://:pw@n1:6379,n2:6379']) {
+    for (const url of [
+      'redis://redis:6379',
+      'rediss://default:pw@redis.example.com:6380/2',
+      'redis+sentinel://:pw@s1:26379,s2:26379/mymaster',
+      'redis+cluster://:pw@n1:6379,n2:6379',
+    ]) {
       expect(loadCloudConfig({ ...minimal, REDIS_URL: url }).redisUrl).toBe(url);
     }
   });
@@ -296,7 +295,7 @@ describe('REDIS_URL checked as the store will read it', () => {
   });
 });
 
-describe('seed-mcp\'s own scale-out variables', () => {
+describe("seed-mcp's own scale-out variables", () => {
   it('OAUTH_IDP_RESOURCE defaults to the first audience, none sends none; REDIS_KEY_PREFIX and REVOCATION_FAIL_MODE', () => {
     const proxy = { ...minimal, OAUTH_PROXY_ENABLED: 'true', OAUTH_CLIENT_ID: 'proxy' };
     const defaults = loadCloudConfig(proxy);
@@ -304,7 +303,9 @@ describe('seed-mcp\'s own scale-out variables', () => {
     expect(defaults.redisKeyPrefix).toBe('seed-mcp:');
     expect(defaults.revocationFailMode).toBe('closed');
     expect(loadCloudConfig({ ...proxy, OAUTH_IDP_RESOURCE: 'none' }).oauthProxy.idpResource).toBeUndefined();
-    expect(loadCloudConfig({ ...proxy, OAUTH_IDP_RESOURCE: 'api://mcp', REDIS_KEY_PREFIX: 'team-a:', REVOCATION_FAIL_MODE: 'open', OAUTH_CLIENT_AUTH_METHOD: 'client_secret_post' })).toMatchObject({
+    expect(
+      loadCloudConfig({ ...proxy, OAUTH_IDP_RESOURCE: 'api://mcp', REDIS_KEY_PREFIX: 'team-a:', REVOCATION_FAIL_MODE: 'open', OAUTH_CLIENT_AUTH_METHOD: 'client_secret_post' }),
+    ).toMatchObject({
       oauthProxy: { idpResource: 'api://mcp', clientAuthMethod: 'client_secret_post' },
       redisKeyPrefix: 'team-a:',
       revocationFailMode: 'open',

@@ -24,7 +24,13 @@ const mint = (scope = SCOPES.join(' '), client: 'seed-service' | 'other-service'
 
 async function start(env: Record<string, string>, policy?: PolicyWatcher): Promise<CloudServer> {
   const config = {
-    ...loadCloudConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: DEFAULT_RESOURCE, BASE_URL: 'http://127.0.0.1:3000', CHECKLIST_DIR: join(ROOT, 'examples/documents/checklists'), ...env }),
+    ...loadCloudConfig({
+      OIDC_ISSUER: idp.issuer,
+      OIDC_AUDIENCE: DEFAULT_RESOURCE,
+      BASE_URL: 'http://127.0.0.1:3000',
+      CHECKLIST_DIR: join(ROOT, 'examples/documents/checklists'),
+      ...env,
+    }),
     port: 0,
     host: '127.0.0.1',
   };
@@ -36,7 +42,13 @@ async function start(env: Record<string, string>, policy?: PolicyWatcher): Promi
 const call = (url: string, token: string, name: string, extra: Record<string, string> = {}) =>
   fetch(`${url}/mcp`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', authorization: `Bearer ${token}`, ...extra },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+      authorization: `Bearer ${token}`,
+      ...extra,
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: name === 'get_checklist' ? { id: 'onboarding' } : {} } }),
   });
 
@@ -135,7 +147,11 @@ describe('cloud guards', () => {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` },
         body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
-      }).then(async (r) => ({ status: r.status, type: r.headers.get('content-type'), body: (await r.json()) as { id: unknown; result: { structuredContent: { subject: string } } } }));
+      }).then(async (r) => ({
+        status: r.status,
+        type: r.headers.get('content-type'),
+        body: (await r.json()) as { id: unknown; result: { structuredContent: { subject: string } } },
+      }));
     // Interleaved callers with colliding ids: each gets its own answer.
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => ask(tokens[i % 2]!, i % 2 === 0 ? 'same-id' : 7)));
     answers.forEach((a, i) => {

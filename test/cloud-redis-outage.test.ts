@@ -85,7 +85,12 @@ describe('cloud mode through a Redis outage', () => {
 
     // Registrations need Redis (their per-IP counter and the client record): 503 each, and the
     // failures open the breaker.
-    const register = () => fetch(`${server.url}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' }) });
+    const register = () =>
+      fetch(`${server.url}/oauth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' }),
+      });
     const unavailable = await register();
     expect(unavailable.status).toBe(503);
     expect((await unavailable.json()).error).toBe('temporarily_unavailable');

@@ -72,7 +72,15 @@ describe('seed-mcp cloud', () => {
       const modern = new Client({ name: 't', version: '1' }, { versionNegotiation: { mode: 'auto' } });
       await modern.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: { token: async () => token } }));
       expect(modern.getNegotiatedProtocolVersion()).toBe('2026-07-28');
-      expect((await modern.listTools()).tools.map((t) => t.name)).toEqual(['seed_ping', 'whoami', 'list_checklists', 'get_checklist', 'list_processes', 'get_process', 'search_processes']);
+      expect((await modern.listTools()).tools.map((t) => t.name)).toEqual([
+        'seed_ping',
+        'whoami',
+        'list_checklists',
+        'get_checklist',
+        'list_processes',
+        'get_process',
+        'search_processes',
+      ]);
       const who = await modern.callTool({ name: 'whoami', arguments: {} });
       expect(who.structuredContent).toMatchObject({ subject: 'seed-service', issuer: idp.issuer, scopes: expect.arrayContaining(SCOPES) });
       expect(JSON.stringify(who)).not.toContain(token);
@@ -90,7 +98,11 @@ describe('seed-mcp cloud', () => {
 
   it('answers the contract’s errors on the wire with a challenge and an Action hint', async () => {
     const post = (headers: Record<string, string>) =>
-      fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+      fetch(mcpUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
     const metadata = `resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource/mcp"`;
 
     const missing = await post({});
@@ -131,7 +143,11 @@ describe('seed-mcp cloud', () => {
     const token = await mint(tenantA);
     const get = await fetch(mcpUrl, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
     expect(get.status).toBe(405);
-    const evil = await fetch(mcpUrl, { method: 'POST', headers: { origin: 'https://evil.example', authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const evil = await fetch(mcpUrl, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(evil.status).toBe(403);
     const big = await fetch(mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: 'x'.repeat(1024 * 1024 + 1) });
     expect(big.status).toBe(413);
@@ -211,7 +227,10 @@ describe('seed-mcp cloud as a process', () => {
     });
 
   it('lists every configuration problem at once and exits 2 before listening', async () => {
-    const child = spawn(process.execPath, [BIN, 'cloud'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '99999' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'cloud'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '99999' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const code = await new Promise((r) => child.on('close', r));
@@ -224,7 +243,15 @@ describe('seed-mcp cloud as a process', () => {
   it('on SIGTERM turns readiness 503, finishes the request in flight, and exits 0', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [BIN, 'cloud'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', OIDC_ISSUER: tenantA.issuer, OIDC_AUDIENCE: DEFAULT_RESOURCE, BASE_URL: `http://127.0.0.1:${port}` },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        OIDC_ISSUER: tenantA.issuer,
+        OIDC_AUDIENCE: DEFAULT_RESOURCE,
+        BASE_URL: `http://127.0.0.1:${port}`,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -235,11 +262,25 @@ describe('seed-mcp cloud as a process', () => {
     // A request in flight: headers sent, body still coming.
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } });
     const inflight = new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mcp',
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on('error', reject);
       req.write(body.slice(0, 10));
       setTimeout(() => {

@@ -27,15 +27,29 @@ const initialize = (token: string) =>
 const ping = (token: string, session: string) =>
   fetch(`${server.url}/mcp`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${token}`,
+      'mcp-session-id': session,
+      'mcp-protocol-version': '2025-06-18',
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'seed_ping', arguments: {} } }),
   });
 const ready = async () => ((await (await fetch(`${server.url}/health/ready`)).json()) as { checks: { sessions: { active: number; max: number; status: string } } }).checks.sessions;
 
 beforeAll(async () => {
   idp = await startIdp();
-  const config = { ...loadCloudConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: DEFAULT_RESOURCE, MCP_MAX_SESSIONS: '2', MCP_SESSION_TTL_SECONDS: '60', RATE_LIMIT_ENABLED: 'false' }), port: 0, host: '127.0.0.1' };
-  server = await startCloudServer({ ...serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false }), silentLogger, 'test'), sessionClock: () => clock, sessionSweepMs: 20 });
+  const config = {
+    ...loadCloudConfig({ OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: DEFAULT_RESOURCE, MCP_MAX_SESSIONS: '2', MCP_SESSION_TTL_SECONDS: '60', RATE_LIMIT_ENABLED: 'false' }),
+    port: 0,
+    host: '127.0.0.1',
+  };
+  server = await startCloudServer({
+    ...serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false }), silentLogger, 'test'),
+    sessionClock: () => clock,
+    sessionSweepMs: 20,
+  });
 });
 afterAll(async () => {
   await server?.close();

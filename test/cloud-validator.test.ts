@@ -110,11 +110,7 @@ function validator(options: Partial<ValidatorOptions> = {}): TokenValidator {
 }
 
 beforeAll(async () => {
-  [idpA, idpB, idpC] = await Promise.all([
-    idp({ resources: [DEFAULT_RESOURCE, OTHER_RESOURCE] }),
-    idp({ accessTokenAlg: 'ES256' }),
-    idp(),
-  ]);
+  [idpA, idpB, idpC] = await Promise.all([idp({ resources: [DEFAULT_RESOURCE, OTHER_RESOURCE] }), idp({ accessTokenAlg: 'ES256' }), idp()]);
 });
 
 afterAll(async () => {
@@ -134,13 +130,19 @@ describe('parseAuthorization', () => {
 
   it('MISSING_AUTHORIZATION without a header, with a blank one or with another scheme', async () => {
     for (const header of [undefined, '', '   ', 'Basic c2VlZDpzZWNyZXQ=', 'Token abc', 'Bearerabc']) {
-      await expectAuthError(Promise.resolve().then(() => v().parseAuthorization(header)), 'MISSING_AUTHORIZATION');
+      await expectAuthError(
+        Promise.resolve().then(() => v().parseAuthorization(header)),
+        'MISSING_AUTHORIZATION',
+      );
     }
   });
 
   it('INVALID_TOKEN for Bearer with nothing or with something that is not a token', async () => {
     for (const header of ['Bearer', 'Bearer   ', 'Bearer a b', 'Bearer "quoted"', 'Bearer a\\b']) {
-      await expectAuthError(Promise.resolve().then(() => v().parseAuthorization(header)), 'INVALID_TOKEN');
+      await expectAuthError(
+        Promise.resolve().then(() => v().parseAuthorization(header)),
+        'INVALID_TOKEN',
+      );
     }
   });
 });
@@ -223,11 +225,7 @@ describe('refused before any key is fetched', () => {
     const v = validator({ fetch });
     const rsa = idpA.keys.keys.find((k) => k.kty === 'RSA')!;
     const publicKey = createPublicKey({ key: rsa, format: 'jwk' });
-    const secrets = [
-      Buffer.from(publicKey.export({ type: 'spki', format: 'pem' }) as string),
-      publicKey.export({ type: 'spki', format: 'der' }),
-      Buffer.from(JSON.stringify(rsa)),
-    ];
+    const secrets = [Buffer.from(publicKey.export({ type: 'spki', format: 'pem' }) as string), publicKey.export({ type: 'spki', format: 'der' }), Buffer.from(JSON.stringify(rsa))];
     for (const secret of secrets) {
       for (const alg of ['HS256', 'HS384', 'HS512']) {
         const forged = await new SignJWT({ scope: 'mcp:tools', client_id: 'seed-service' })
@@ -377,11 +375,7 @@ describe('a hand-made issuer (RFC 8414 metadata only)', () => {
     hand.jwks = 'keys';
     const { fetch, calls } = countingFetch();
     await expect(handValidator({ fetch }).verify(await hand.sign({}))).resolves.toMatchObject({ subject: 'alice' });
-    expect(calls).toEqual([
-      `${hand.issuer}/.well-known/openid-configuration`,
-      `${hand.origin}/.well-known/oauth-authorization-server/tenant-x`,
-      `${hand.issuer}/jwks`,
-    ]);
+    expect(calls).toEqual([`${hand.issuer}/.well-known/openid-configuration`, `${hand.origin}/.well-known/oauth-authorization-server/tenant-x`, `${hand.issuer}/jwks`]);
   });
 
   it('refuses metadata that names another issuer', async () => {
@@ -620,7 +614,13 @@ describe('JWKS cache', () => {
     const { fetch } = countingFetch();
     const clock = testClock();
     const fetches: string[] = [];
-    const v = validator({ allowedIssuers: [down.issuer], fetch, now: clock.now, jwksCacheTtlSec: 60, onJwksFetch: (iss, result) => fetches.push(`${iss === down.issuer} ${result}`) });
+    const v = validator({
+      allowedIssuers: [down.issuer],
+      fetch,
+      now: clock.now,
+      jwksCacheTtlSec: 60,
+      onJwksFetch: (iss, result) => fetches.push(`${iss === down.issuer} ${result}`),
+    });
     const tokens = await Promise.all([mint(down), mint(down), mint(down), mint(down)]);
     await v.verify(tokens[0]!);
     const healthy = v.jwksStatus()[0]!;
@@ -630,7 +630,12 @@ describe('JWKS cache', () => {
     clock.advance(61_000);
     await expect(v.verify(tokens[1]!)).resolves.toMatchObject({ issuer: down.issuer });
     const status = v.jwksStatus()[0]!;
-    expect(status).toMatchObject({ keys: healthy.keys, fetchedAt: healthy.fetchedAt, fresh: false, lastError: expect.stringMatching(/^could not reach http:\/\/127\.0\.0\.1:\d+\/jwks: \w+/) });
+    expect(status).toMatchObject({
+      keys: healthy.keys,
+      fetchedAt: healthy.fetchedAt,
+      fresh: false,
+      lastError: expect.stringMatching(/^could not reach http:\/\/127\.0\.0\.1:\d+\/jwks: \w+/),
+    });
     expect(fetches).toEqual(['true success', 'true failure']);
 
     // Still failing: answers come from the stale keys without waiting; retries at most every 30 s.

@@ -50,7 +50,9 @@ describe('config claude', () => {
     const again = await runCli(['config', 'claude', '--install', '--file', file], env(dir));
     expect(again.stdout).toMatch(/^Updated "seed-mcp"/);
     expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).mcpServers)).toEqual(['other', 'seed-mcp']);
-    const backups = readdirSync(join(dir, 'Claude')).filter((f) => f.includes('.bak-')).sort();
+    const backups = readdirSync(join(dir, 'Claude'))
+      .filter((f) => f.includes('.bak-'))
+      .sort();
     expect(backups).toHaveLength(2);
     expect(JSON.parse(readFileSync(join(dir, 'Claude', backups[0]!), 'utf8'))).toEqual(original);
   });

@@ -62,9 +62,7 @@ describe('preflight', () => {
     expect(a.body).toBe('');
     expect(a.headers['access-control-allow-origin']).toBe('https://seed.example.com');
     expect(a.headers['access-control-allow-methods']).toBe('GET, POST, DELETE, OPTIONS');
-    expect(a.headers['access-control-allow-headers']).toBe(
-      'authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id',
-    );
+    expect(a.headers['access-control-allow-headers']).toBe('authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id');
     expect(a.headers['access-control-max-age']).toBe('600');
     expect(a.headers.vary).toBe('Origin');
   });

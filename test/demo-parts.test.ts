@@ -14,7 +14,14 @@ const newDir = tempDirs('seed-mcp-demo-parts-');
 
 describe('planDemo', () => {
   it('puts the MCP server on 4741 and the IdP one below, or around --port', () => {
-    expect(planDemo()).toMatchObject({ mcpPort: 4741, idpPort: 4740, issuer: 'http://127.0.0.1:4740', mcpUrl: 'http://127.0.0.1:4741/mcp', profile: 'demo', clientId: 'seed-mcp-demo' });
+    expect(planDemo()).toMatchObject({
+      mcpPort: 4741,
+      idpPort: 4740,
+      issuer: 'http://127.0.0.1:4740',
+      mcpUrl: 'http://127.0.0.1:4741/mcp',
+      profile: 'demo',
+      clientId: 'seed-mcp-demo',
+    });
     expect(planDemo({ port: '8741' })).toMatchObject({ mcpPort: 8741, idpPort: 8740 });
     expect(planDemo({ port: '8741', idpPort: '9000' })).toMatchObject({ mcpPort: 8741, idpPort: 9000, issuer: 'http://127.0.0.1:9000' });
     expect(planDemo().scopes).toBe('openid profile email offline_access checklist.list checklist.read process.read process.search');

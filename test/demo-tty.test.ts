@@ -11,7 +11,6 @@ import { freePort } from './support/ports.js';
 
 const newDir = tempDirs('seed-mcp-demo-tty-');
 
-
 describe('seed-mcp demo in a real terminal', () => {
   it('shows the URLs, the demo credentials and the next commands, and stops on Ctrl-C', async () => {
     const configDir = newDir();

@@ -21,7 +21,6 @@ import { freePort } from './support/ports.js';
 const newDir = tempDirs('seed-mcp-demo-');
 const DOCUMENT_TOOLS = ['list_checklists', 'get_checklist', 'list_processes', 'get_process', 'search_processes'];
 
-
 /** True when a server can listen on 127.0.0.1:port again. */
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -52,7 +51,10 @@ interface RunningDemo {
 
 /** `seed-mcp demo ARGS` without a terminal, as a subprocess with exactly `env` (plus PATH, HOME). */
 function spawnDemo(args: string[], env: Record<string, string>): RunningDemo {
-  const child = spawn(process.execPath, [BIN, 'demo', ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'demo', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -169,7 +171,16 @@ describe('seed-mcp demo', () => {
     const jar = new CookieJar();
     const challenge = createHash('sha256').update('a-verifier-of-at-least-43-characters-for-pkce-s256').digest('base64url');
     const auth = new URL(`${issuer}/auth`);
-    for (const [k, v] of Object.entries({ client_id: 'seed-mcp-demo', response_type: 'code', redirect_uri: 'http://127.0.0.1:9/callback', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256', state: 's', resource: mcpUrl })) {
+    for (const [k, v] of Object.entries({
+      client_id: 'seed-mcp-demo',
+      response_type: 'code',
+      redirect_uri: 'http://127.0.0.1:9/callback',
+      scope: 'openid',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 's',
+      resource: mcpUrl,
+    })) {
       auth.searchParams.set(k, v);
     }
     const first = await fetch(auth, { redirect: 'manual' });
@@ -294,7 +305,12 @@ describe('seed-mcp demo', () => {
   it('`config claude --profile demo` and `demo --print-claude-config` name the profile and the upstream', async () => {
     const config = await cli(['config', 'claude', '--profile', 'demo']);
     expect(config.code, config.stderr).toBe(0);
-    expect(JSON.parse(config.stdout).mcpServers['seed-mcp-demo'].env).toMatchObject({ SEED_MCP_PROFILE: 'demo', SEED_MCP_UPSTREAM: mcpUrl, SEED_MCP_ISSUER: issuer, SEED_MCP_CLIENT_ID: 'seed-mcp-demo' });
+    expect(JSON.parse(config.stdout).mcpServers['seed-mcp-demo'].env).toMatchObject({
+      SEED_MCP_PROFILE: 'demo',
+      SEED_MCP_UPSTREAM: mcpUrl,
+      SEED_MCP_ISSUER: issuer,
+      SEED_MCP_CLIENT_ID: 'seed-mcp-demo',
+    });
 
     // While the demo holds its ports: it starts nothing.
     const printedConfig = await cli(['demo', '--port', String(mcpPort), '--idp-port', String(idpPort), '--print-claude-config']);

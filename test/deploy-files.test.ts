@@ -28,23 +28,66 @@ const DESIGN = resolve(ROOT, '../shared/DESIGN.md');
 
 /** DESIGN.md, "Metrics". */
 const CONTRACT_METRICS = [
-  'http_request_duration_seconds', 'http_request_total', 'mcp_sessions_active', 'mcp_sessions_total',
-  'mcp_tool_invocations_total', 'mcp_tool_duration_seconds', 'auth_attempts_total',
-  'auth_token_validation_duration_seconds', 'oauth_authorization_requests_total', 'oauth_token_exchanges_total',
-  'oauth_token_exchange_duration_seconds', 'dcr_registrations_total', 'token_refresh_attempts_total',
-  'token_refresh_duration_seconds', 'jwks_refresh_total', 'jwks_cache_hits_total', 'jwks_cache_misses_total',
-  'redis_operations_total', 'redis_operation_duration_seconds', 'circuit_breaker_state',
-  'circuit_breaker_failures_total', 'rate_limit_hits_total',
+  'http_request_duration_seconds',
+  'http_request_total',
+  'mcp_sessions_active',
+  'mcp_sessions_total',
+  'mcp_tool_invocations_total',
+  'mcp_tool_duration_seconds',
+  'auth_attempts_total',
+  'auth_token_validation_duration_seconds',
+  'oauth_authorization_requests_total',
+  'oauth_token_exchanges_total',
+  'oauth_token_exchange_duration_seconds',
+  'dcr_registrations_total',
+  'token_refresh_attempts_total',
+  'token_refresh_duration_seconds',
+  'jwks_refresh_total',
+  'jwks_cache_hits_total',
+  'jwks_cache_misses_total',
+  'redis_operations_total',
+  'redis_operation_duration_seconds',
+  'circuit_breaker_state',
+  'circuit_breaker_failures_total',
+  'rate_limit_hits_total',
 ];
 
 /** DESIGN.md, "Cloud-mode configuration"; each also as NAME_FILE. */
 const CONTRACT_ENV = [
-  'AUTH_MODE', 'PORT', 'MCP_PORT', 'HOST', 'BASE_URL', 'AUTH_REQUIRED', 'ALLOWED_ISSUERS', 'OIDC_ISSUER',
-  'RESOURCE_IDENTIFIER', 'OIDC_AUDIENCE', 'JWKS_CACHE_TTL', 'SCOPES_SUPPORTED', 'OAUTH_AUTHORIZATION_URL',
-  'OAUTH_TOKEN_URL', 'OAUTH_PROXY_ENABLED', 'OAUTH_CLIENT_ID', 'OAUTH_CLIENT_SECRET', 'DCR_CLIENT_TTL',
-  'DCR_RATE_LIMIT_MAX', 'REDIS_URL', 'METRICS_ENABLED', 'METRICS_TOKEN', 'RATE_LIMIT_ENABLED', 'MCP_RATE_LIMIT_MAX',
-  'MCP_RATE_LIMIT_WINDOW_MS', 'CORS_EXTRA_ORIGINS', 'MCP_SESSION_TTL_SECONDS', 'MCP_MAX_SESSIONS',
-  'TOOL_POLICY_FILE', 'CHECKLIST_DIR', 'PROCESS_DIR', 'LOG_LEVEL', 'LOG_FORMAT', 'TRUST_PROXY',
+  'AUTH_MODE',
+  'PORT',
+  'MCP_PORT',
+  'HOST',
+  'BASE_URL',
+  'AUTH_REQUIRED',
+  'ALLOWED_ISSUERS',
+  'OIDC_ISSUER',
+  'RESOURCE_IDENTIFIER',
+  'OIDC_AUDIENCE',
+  'JWKS_CACHE_TTL',
+  'SCOPES_SUPPORTED',
+  'OAUTH_AUTHORIZATION_URL',
+  'OAUTH_TOKEN_URL',
+  'OAUTH_PROXY_ENABLED',
+  'OAUTH_CLIENT_ID',
+  'OAUTH_CLIENT_SECRET',
+  'DCR_CLIENT_TTL',
+  'DCR_RATE_LIMIT_MAX',
+  'REDIS_URL',
+  'METRICS_ENABLED',
+  'METRICS_TOKEN',
+  'RATE_LIMIT_ENABLED',
+  'MCP_RATE_LIMIT_MAX',
+  'MCP_RATE_LIMIT_WINDOW_MS',
+  'CORS_EXTRA_ORIGINS',
+  'MCP_SESSION_TTL_SECONDS',
+  'MCP_MAX_SESSIONS',
+  'TOOL_POLICY_FILE',
+  'CHECKLIST_DIR',
+  'PROCESS_DIR',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+  'TRUST_PROXY',
 ];
 /** seed-mcp's own, beyond the contract (README, "Several replicas" and "The OAuth proxy"). */
 const OWN_ENV = ['OAUTH_IDP_RESOURCE', 'OAUTH_CLIENT_AUTH_METHOD', 'REDIS_KEY_PREFIX', 'REVOCATION_FAIL_MODE'];
@@ -128,7 +171,10 @@ function selectors(expr: string): Array<{ metric: string; labels: string[] }> {
 /** `by (…)`, `without (…)`, `on (…)`, `ignoring (…)` label lists. */
 function groupingLabels(expr: string): string[] {
   return [...withoutStrings(expr).matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)].flatMap((m) =>
-    m[1]!.split(',').map((s) => s.trim()).filter(Boolean),
+    m[1]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   );
 }
 
@@ -218,7 +264,17 @@ function dockerignore(text: string): (path: string) => boolean {
     .map((l) => {
       const negate = l.startsWith('!');
       const p = (negate ? l.slice(1) : l).replace(/^\/+|\/+$/g, '');
-      const re = p.split('/').map((seg) => (seg === '**' ? '.*' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))).join('/');
+      const re = p
+        .split('/')
+        .map((seg) =>
+          seg === '**'
+            ? '.*'
+            : seg
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replace(/\*/g, '[^/]*')
+                .replace(/\?/g, '[^/]'),
+        )
+        .join('/');
       return { negate, re: new RegExp(`^${re.replace(/\.\*\//g, '(?:.*/)?')}(?:/.*)?$`) };
     });
   return (path) => {
@@ -242,7 +298,9 @@ function yamlFile(path: string): any {
 
 function k8sDocuments(): Array<{ file: string; doc: any }> {
   const out: Array<{ file: string; doc: any }> = [];
-  for (const file of readdirSync(K8S).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort()) {
+  for (const file of readdirSync(K8S)
+    .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+    .sort()) {
     const docs = parseAllDocuments(read(join(K8S, file)));
     for (const d of Array.isArray(docs) ? docs : [docs]) {
       if (d.errors.length) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
@@ -254,8 +312,7 @@ function k8sDocuments(): Array<{ file: string; doc: any }> {
 }
 
 const byKind = (docs: Array<{ doc: any }>, kind: string): any[] => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
-const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
-  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string>): boolean => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 function composeFile(): any {
   return yamlFile(join(DEPLOY, 'docker-compose.yml'));
@@ -327,7 +384,9 @@ describe('the contract lists in this test', () => {
       return design.slice(start, next === -1 ? undefined : next);
     };
     const ticks = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
-    const metrics = ticks(section('Metrics')).map((t) => t.replace(/\{.*$/, '')).filter((t) => /^[a-z][a-z0-9_]*_[a-z0-9_]+$/.test(t));
+    const metrics = ticks(section('Metrics'))
+      .map((t) => t.replace(/\{.*$/, ''))
+      .filter((t) => /^[a-z][a-z0-9_]*_[a-z0-9_]+$/.test(t));
     expect([...new Set(metrics)].sort()).toEqual([...CONTRACT_METRICS].sort());
     const env = ticks(section('Cloud-mode configuration')).filter((t) => /^[A-Z][A-Z0-9_]+$/.test(t) && t !== 'NAME_FILE');
     expect([...new Set(env)].sort()).toEqual([...CONTRACT_ENV].sort());
@@ -355,7 +414,9 @@ describe('Dockerfile', () => {
     }
     const build = all.find((s) => /\bAS\s+build\b/i.test(s[0]!.args));
     expect(build, 'a stage named build').toBeDefined();
-    const runs = of(build!, 'RUN').map((i) => i.args).join('\n');
+    const runs = of(build!, 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(runs).toMatch(/\bnpm ci\b/);
     expect(runs).toMatch(/npm run build|scripts\/build\.mjs/);
   });
@@ -371,7 +432,10 @@ describe('Dockerfile', () => {
     const fromBuild = copies.filter((c) => /--from=/.test(c));
     expect(fromBuild.length).toBeGreaterThan(0);
     for (const c of fromBuild) expect(c, 'only dist/ comes from the build stage (its node_modules has dev dependencies)').toMatch(/--from=\S+\s+\/app\/dist\s/);
-    expect(copies.some((c) => /^bin\s/.test(c)), 'COPY bin').toBe(true);
+    expect(
+      copies.some((c) => /^bin\s/.test(c)),
+      'COPY bin',
+    ).toBe(true);
     expect(of(final, 'WORKDIR').pop()?.args).toBe('/app');
   });
 
@@ -398,7 +462,9 @@ describe('Dockerfile', () => {
     const env = new Map(of(final, 'ENV').flatMap((i) => [...envPairs(i.args)]));
     expect(env.get('NODE_ENV')).toBe('production');
     expect(env.get('SEED_MCP_NO_COMPILE_CACHE')).toBe('1');
-    const labels = of(final, 'LABEL').map((i) => i.args).join(' ');
+    const labels = of(final, 'LABEL')
+      .map((i) => i.args)
+      .join(' ');
     for (const key of ['title', 'description', 'licenses', 'version', 'revision']) expect(labels).toContain(`org.opencontainers.image.${key}=`);
   });
 
@@ -477,7 +543,10 @@ describe('deploy/docker-compose.yml', () => {
       expect(env.OAUTH_CLIENT_SECRET, `${name}: the IdP secret never as a plain variable`).toBeUndefined();
       expect(env.METRICS_TOKEN, `${name}: the metrics token never as a plain variable`).toBeUndefined();
       const fileVars = Object.entries(env).filter(([k]) => k.endsWith('_FILE') && k !== 'TOOL_POLICY_FILE');
-      expect(fileVars.map(([k]) => k), name).toContain('OAUTH_CLIENT_SECRET_FILE');
+      expect(
+        fileVars.map(([k]) => k),
+        name,
+      ).toContain('OAUTH_CLIENT_SECRET_FILE');
       const serviceSecrets = (s.secrets ?? []).map((x: any) => (typeof x === 'string' ? x : x.source));
       for (const [k, v] of fileVars) {
         const m = /^\/run\/secrets\/([\w.-]+)$/.exec(v);
@@ -563,7 +632,9 @@ describe('deploy/kubernetes', () => {
     }
     const kustomization = yamlFile(join(K8S, 'kustomization.yaml'));
     expect(kustomization.kind).toBe('Kustomization');
-    const files = readdirSync(K8S).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+    const files = readdirSync(K8S)
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+      .sort();
     expect([...kustomization.resources].sort()).toEqual(files);
     for (const kind of ['Deployment', 'Service', 'ConfigMap', 'Secret', 'PodDisruptionBudget']) expect(byKind(docs, kind).length, kind).toBeGreaterThan(0);
   });
@@ -641,7 +712,11 @@ describe('deploy/kubernetes', () => {
     const annotations = seedDeployment.spec.template.metadata.annotations ?? {};
     expect(Number(annotations['prometheus.io/port'])).toBe(container.ports[0].containerPort);
     // Every Service selects the pods of some Deployment.
-    for (const s of byKind(docs, 'Service')) expect(deployments.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels)), s.metadata.name).toBe(true);
+    for (const s of byKind(docs, 'Service'))
+      expect(
+        deployments.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels)),
+        s.metadata.name,
+      ).toBe(true);
   });
 
   it('uses only variables of the contract, and REDIS_URL points at a Service of the manifests', () => {
@@ -801,9 +876,18 @@ describe('deploy/grafana/seed-mcp-dashboard.json', () => {
   it('covers requests, latency, auth, tools, sessions, JWKS, the OAuth proxy, Redis, breakers and rate limits', () => {
     const used = new Set(panels.flatMap((p: any) => p.targets.flatMap((t: any) => metricNames(t.expr))).map((n: string) => n.replace(/_(bucket|sum|count)$/, '')));
     for (const name of [
-      'http_request_total', 'http_request_duration_seconds', 'auth_attempts_total', 'mcp_tool_invocations_total',
-      'mcp_tool_duration_seconds', 'mcp_sessions_active', 'jwks_refresh_total', 'oauth_authorization_requests_total',
-      'oauth_token_exchanges_total', 'dcr_registrations_total', 'redis_operations_total', 'circuit_breaker_state',
+      'http_request_total',
+      'http_request_duration_seconds',
+      'auth_attempts_total',
+      'mcp_tool_invocations_total',
+      'mcp_tool_duration_seconds',
+      'mcp_sessions_active',
+      'jwks_refresh_total',
+      'oauth_authorization_requests_total',
+      'oauth_token_exchanges_total',
+      'dcr_registrations_total',
+      'redis_operations_total',
+      'circuit_breaker_state',
       'rate_limit_hits_total',
     ]) {
       expect(used.has(name), `a panel shows ${name}`).toBe(true);
@@ -815,7 +899,8 @@ describe('docs/idp-setup.md', () => {
   const doc = read(join(ROOT, 'docs/idp-setup.md'));
   it('covers the four IdPs, the callback paths and the scopes', () => {
     for (const idp of ['## Okta', '## Microsoft Entra ID', '## Keycloak', '## Auth0']) expect(doc).toContain(idp);
-    for (const s of ['/oauth/authorize/callback', 'http://127.0.0.1/callback', '--redirect-host localhost', '--no-resource', '--assume-pkce', 'AADSTS9010010', 'offline_access']) expect(doc).toContain(s);
+    for (const s of ['/oauth/authorize/callback', 'http://127.0.0.1/callback', '--redirect-host localhost', '--no-resource', '--assume-pkce', 'AADSTS9010010', 'offline_access'])
+      expect(doc).toContain(s);
     for (const scope of ['checklist.list', 'checklist.read', 'process.read', 'process.search']) expect(doc).toContain(scope);
     // Every variable the guide names is a setting of the contract.
     for (const m of doc.matchAll(/\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)=/g)) expect(ALLOWED_ENV.has(m[1]!), m[1]).toBe(true);

@@ -310,7 +310,7 @@ describe('document tools', () => {
     const call = (name: string, args: Record<string, unknown>) => byName.get(name)!.handler(args, ctx);
 
     const lc = await call('list_checklists', {});
-    const checklistIds = (sc(lc).checklists as Array<{ id: string; title: string; description: string }>);
+    const checklistIds = sc(lc).checklists as Array<{ id: string; title: string; description: string }>;
     expect(checklistIds.map((d) => d.id)).toEqual(['onboarding', 'production-deploy', 'security/incident-response']);
     for (const d of checklistIds) {
       expect(d.title).not.toBe('');

@@ -165,7 +165,7 @@ describe('test IdP (oidc-provider) with the scripted browser', () => {
     expect(new URL(denied.callbackUrl).searchParams.get('error')).toBe('invalid_target');
   });
 
-  it("answers error=access_denied to the loopback callback when the person clicks Cancel", async () => {
+  it('answers error=access_denied to the loopback callback when the person clicks Cancel', async () => {
     const { url, state } = await authorizationRequest();
     const before = idp.counts.authorizationCode;
     const result = await followLogin(url.href, { action: 'deny' });
@@ -215,13 +215,7 @@ describe('test IdP (oidc-provider) with the scripted browser', () => {
   });
 
   it('issues client_credentials tokens to seed-service', async () => {
-    const service = await oidc.discovery(
-      new URL(idp.issuer),
-      'seed-service',
-      undefined,
-      oidc.ClientSecretBasic('service-secret'),
-      { execute: [oidc.allowInsecureRequests] },
-    );
+    const service = await oidc.discovery(new URL(idp.issuer), 'seed-service', undefined, oidc.ClientSecretBasic('service-secret'), { execute: [oidc.allowInsecureRequests] });
     const tokens = await oidc.clientCredentialsGrant(service);
     expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: DEFAULT_RESOURCE, client_id: 'seed-service' });
     expect(idp.counts.clientCredentials).toBe(1);
@@ -252,7 +246,7 @@ describe('test IdP (oidc-provider) with the scripted browser', () => {
     expect(idp.keys.keys).toHaveLength(after.length * 2);
   });
 
-  describe('as a program (the CLI\'s BROWSER)', () => {
+  describe("as a program (the CLI's BROWSER)", () => {
     const script = fileURLToPath(new URL('./support/scripted-browser.mjs', import.meta.url));
     let dir: string;
     beforeAll(async () => {
@@ -265,17 +259,15 @@ describe('test IdP (oidc-provider) with the scripted browser', () => {
     /** Runs `node scripted-browser.mjs <url>` as BROWSER would; returns its output and log lines. */
     async function launch(url: string, env: Record<string, string>) {
       const log = join(dir, `${Math.random().toString(36).slice(2)}.jsonl`);
-      const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-        (resolve) => {
-          const child = execFile(
-            process.execPath,
-            [script, '--new-window', url],
-            { env: { ...process.env, ...env, SCRIPTED_BROWSER_LOG: log } },
-            (_err, out, err) => resolve({ code: child.exitCode, stdout: out, stderr: err }),
-          );
-        },
-      );
-      const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, [script, '--new-window', url], { env: { ...process.env, ...env, SCRIPTED_BROWSER_LOG: log } }, (_err, out, err) =>
+          resolve({ code: child.exitCode, stdout: out, stderr: err }),
+        );
+      });
+      const lines = (await readFile(log, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       return { code, stdout, stderr, lines };
     }
 

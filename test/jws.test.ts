@@ -114,7 +114,20 @@ describe('decodeCompact', () => {
 
     const [h, p, s] = token.split('.') as [string, string, string];
     const array = Buffer.from('[1]').toString('base64url');
-    for (const bad of ['', 'a', 'a.b', `${h}.${p}.${s}.x`, `${h}..${s}`, `.${p}.${s}`, `${h}.${p}.${s}=`, `${h}.${p}.${s.slice(0, 10)}+${s.slice(11)}`, `${h}=.${p}.${s}`, `${array}.${p}.${s}`, `${h}.${array}.${s}`, `bm90IGpzb24.${p}.${s}`]) {
+    for (const bad of [
+      '',
+      'a',
+      'a.b',
+      `${h}.${p}.${s}.x`,
+      `${h}..${s}`,
+      `.${p}.${s}`,
+      `${h}.${p}.${s}=`,
+      `${h}.${p}.${s.slice(0, 10)}+${s.slice(11)}`,
+      `${h}=.${p}.${s}`,
+      `${array}.${p}.${s}`,
+      `${h}.${array}.${s}`,
+      `bm90IGpzb24.${p}.${s}`,
+    ]) {
       expect(decodeCompact(bad), bad).toBeUndefined();
     }
     // An unsigned token still decodes: its alg is what refuses it.

@@ -94,9 +94,7 @@ function makeTokens(accessTokenSize: number): StoredTokens {
 function expectSameTokens(got: StoredTokens | undefined, want: StoredTokens): void {
   expect(got, 'no tokens read back').toBeDefined();
   const keys = new Set([...Object.keys(want), ...Object.keys(got ?? {})]);
-  const differing = [...keys].filter(
-    (k) => JSON.stringify((got as unknown as Record<string, unknown>)[k]) !== JSON.stringify((want as unknown as Record<string, unknown>)[k]),
-  );
+  const differing = [...keys].filter((k) => JSON.stringify((got as unknown as Record<string, unknown>)[k]) !== JSON.stringify((want as unknown as Record<string, unknown>)[k]));
   expect(differing, 'fields that differ (values not shown: they hold secrets)').toEqual([]);
 }
 

@@ -8,7 +8,16 @@ import type { LoginStart, LoginStarter } from '../src/local/serve/login-on-deman
 import type { TokenSource } from '../src/local/token-source.js';
 import type { StoredTokens } from '../src/local/token-store/types.js';
 
-const tokens: StoredTokens = { version: 1, issuer: 'https://idp.test', clientId: 'c', accessToken: 'a.b.c', tokenType: 'bearer', scope: 'openid profile', obtainedAt: 0, subject: 'alice' };
+const tokens: StoredTokens = {
+  version: 1,
+  issuer: 'https://idp.test',
+  clientId: 'c',
+  accessToken: 'a.b.c',
+  tokenType: 'bearer',
+  scope: 'openid profile',
+  obtainedAt: 0,
+  subject: 'alice',
+};
 
 function fakeStarter(answers: LoginStart[]): LoginStarter & { calls: Array<string | undefined> } {
   const calls: Array<string | undefined> = [];
@@ -22,7 +31,10 @@ function fakeStarter(answers: LoginStart[]): LoginStarter & { calls: Array<strin
 }
 const source = (get: TokenSource['get']): TokenSource => ({ get, invalidate() {} });
 const message = async (p: Promise<unknown>) => {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ToolError);
   return (err as Error).message;
 };
@@ -60,7 +72,9 @@ describe('local auth', () => {
       logger: silentLogger,
       issuer: 'https://idp.test',
     });
-    expect(await message(notSignedIn.caller())).toBe('Sign-in required: a browser window opened to sign in at https://idp.test (profile p). Finish signing in there, then retry this request.');
+    expect(await message(notSignedIn.caller())).toBe(
+      'Sign-in required: a browser window opened to sign in at https://idp.test (profile p). Finish signing in there, then retry this request.',
+    );
     expect(await message(notSignedIn.caller({ signIn: false }))).toContain('not signed in (profile p)');
     expect(starter.calls).toHaveLength(1);
 

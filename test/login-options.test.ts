@@ -199,7 +199,12 @@ describe('doctor', () => {
     await new Promise<void>((res) => probe.listen(0, '127.0.0.1', res));
     const dead = (probe.address() as AddressInfo).port;
     await new Promise((res) => probe.close(res));
-    const plain = await runCli(['doctor'], { ...browserEnv(dir), SEED_MCP_ISSUER: `http://127.0.0.1:${dead}`, SEED_MCP_CLIENT_ID: 'x', SEED_MCP_UPSTREAM: `http://127.0.0.1:${dead}/mcp` });
+    const plain = await runCli(['doctor'], {
+      ...browserEnv(dir),
+      SEED_MCP_ISSUER: `http://127.0.0.1:${dead}`,
+      SEED_MCP_CLIENT_ID: 'x',
+      SEED_MCP_UPSTREAM: `http://127.0.0.1:${dead}/mcp`,
+    });
     expect(plain.code).toBe(1);
     expect(plain.stdout).toMatch(/✖ identity provider: .*unreachable \(ECONNREFUSED\)\n {4}→ check the network/);
     expect(plain.stdout).toContain(`✖ upstream: http://127.0.0.1:${dead}/mcp is unreachable (ECONNREFUSED)`);

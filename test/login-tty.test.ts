@@ -40,7 +40,6 @@ interface PtyResult {
   text: string;
 }
 
-
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
@@ -128,9 +127,7 @@ describe('login in a real terminal', () => {
     expect(login.text, shown).toContain(summary);
     expect(login.text.lastIndexOf('Waiting for you')).toBeLessThan(login.text.indexOf(summary));
     expect(login.raw).toMatch(new RegExp(`\\x1b\\[32m✔ Signed in to ${issuer.replace(/[.]/g, '\\.')} as Alice Example`));
-    expect(login.text.slice(login.text.indexOf(summary)), shown).toMatch(
-      /^✔ Signed in to .+ Tokens stored in file .+default\.json \(mode 0600\)\.\s*$/,
-    );
+    expect(login.text.slice(login.text.indexOf(summary)), shown).toMatch(/^✔ Signed in to .+ Tokens stored in file .+default\.json \(mode 0600\)\.\s*$/);
     expect(existsSync(join(dir, 'tokens', 'default.json'))).toBe(true);
 
     const status = await runInPty(['status'], env);

@@ -92,7 +92,14 @@ const sortKeys = (o: Record<string, string>) => Object.fromEntries(Object.entrie
 
 /** The label names of every sample of `name` (histogram series without `le`). */
 function labelSetsOf(e: Exposition, name: string): Set<string> {
-  return new Set(samplesOf(e, name).map((s) => Object.keys(s.labels).filter((k) => k !== 'le').sort().join(',')));
+  return new Set(
+    samplesOf(e, name).map((s) =>
+      Object.keys(s.labels)
+        .filter((k) => k !== 'le')
+        .sort()
+        .join(','),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

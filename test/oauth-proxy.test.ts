@@ -31,7 +31,29 @@ const SCOPES = ['checklist.list', 'checklist.read'];
 function selfSigned(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-cert-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -72,7 +94,10 @@ beforeAll(async () => {
   const { key, cert } = selfSigned();
   documentBody = () => '{}';
   documents = createHttpsServer({ key, cert }, (req, res) => {
-    if (req.url === '/huge.json') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ client_id: `${documentUrl.replace('/client.json', '/huge.json')}`, redirect_uris: ['http://127.0.0.1/cb'], padding: 'x'.repeat(20_000) }));
+    if (req.url === '/huge.json')
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ client_id: `${documentUrl.replace('/client.json', '/huge.json')}`, redirect_uris: ['http://127.0.0.1/cb'], padding: 'x'.repeat(20_000) }));
     res.writeHead(200, { 'content-type': 'application/json' }).end(documentBody());
   });
   await new Promise<void>((r) => documents.listen(0, '127.0.0.1', r));
@@ -128,7 +153,11 @@ async function connected(oauth: TestOAuthClient): Promise<Client> {
   return client;
 }
 
-const form = (params: Record<string, string>) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
+const form = (params: Record<string, string>) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(params).toString(),
+});
 
 describe('the OAuth proxy with the SDK client', () => {
   it('publishes RFC 8414 metadata, and protected-resource metadata that points at it', async () => {
@@ -181,7 +210,12 @@ describe('the OAuth proxy with the SDK client', () => {
     expect(revoked.status).toBe(200);
     const call = await fetch(mcpUrl, {
       method: 'POST',
-      headers: { authorization: `Bearer ${after.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+      headers: {
+        authorization: `Bearer ${after.access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-06-18',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
     });
     expect(call.status).toBe(401);
@@ -202,7 +236,15 @@ describe('the OAuth proxy with the SDK client', () => {
 
   it('signs in with a client ID metadata document instead of registering', async () => {
     const oauth = await newClient({ login: 'bob', clientMetadataUrl: documentUrl });
-    documentBody = () => JSON.stringify({ client_id: documentUrl, client_name: 'CIMD client', redirect_uris: [oauth.redirectUrl], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' });
+    documentBody = () =>
+      JSON.stringify({
+        client_id: documentUrl,
+        client_name: 'CIMD client',
+        redirect_uris: [oauth.redirectUrl],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      });
     await signIn(oauth);
     expect(oauth.clientInformation()?.client_id).toBe(documentUrl);
     const client = await connected(oauth);
@@ -216,12 +258,24 @@ describe('the OAuth proxy with the SDK client', () => {
 const S256 = (v: string) => createHash('sha256').update(v).digest('base64url');
 
 async function register(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${baseUrl}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetch(`${baseUrl}/oauth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 describe('registration (RFC 7591)', () => {
   it('refuses redirect URIs that are not https or loopback http, fragments and credentials', async () => {
-    for (const uri of ['http://evil.example/cb', 'javascript:alert(1)', 'myapp://cb', 'https://a.example/cb#frag', 'https://user:pw@a.example/cb', '/relative', 'http://127.0.0.1.evil.example/cb']) {
+    for (const uri of [
+      'http://evil.example/cb',
+      'javascript:alert(1)',
+      'myapp://cb',
+      'https://a.example/cb#frag',
+      'https://user:pw@a.example/cb',
+      '/relative',
+      'http://127.0.0.1.evil.example/cb',
+    ]) {
       const res = await register({ redirect_uris: [uri], token_endpoint_auth_method: 'none' }, { 'x-forwarded-for': `10.0.0.${Math.random()}` });
       expect(res.status, uri).toBe(400);
       expect((await res.json()).error, uri).toBe('invalid_redirect_uri');
@@ -241,16 +295,26 @@ describe('registration (RFC 7591)', () => {
     expect(body).toMatchObject({ token_endpoint_auth_method: 'client_secret_basic', redirect_uris: ['https://app.example/cb'] });
     expect(body.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(body).not.toHaveProperty('secret_hash');
-    const wrong = await fetch(`${baseUrl}/oauth/token`, { ...form({ grant_type: 'authorization_code', code: 'x', redirect_uri: 'https://app.example/cb', code_verifier: 'v'.repeat(43) }), headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${body.client_id}:nope`).toString('base64')}` } });
+    const wrong = await fetch(`${baseUrl}/oauth/token`, {
+      ...form({ grant_type: 'authorization_code', code: 'x', redirect_uri: 'https://app.example/cb', code_verifier: 'v'.repeat(43) }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${body.client_id}:nope`).toString('base64')}` },
+    });
     expect(wrong.status).toBe(401);
     expect((await wrong.json()).error).toBe('invalid_client');
-    const right = await fetch(`${baseUrl}/oauth/token`, { ...form({ grant_type: 'authorization_code', code: 'x', redirect_uri: 'https://app.example/cb', code_verifier: 'v'.repeat(43) }), headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${body.client_id}:${body.client_secret}`).toString('base64')}` } });
+    const right = await fetch(`${baseUrl}/oauth/token`, {
+      ...form({ grant_type: 'authorization_code', code: 'x', redirect_uri: 'https://app.example/cb', code_verifier: 'v'.repeat(43) }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${body.client_id}:${body.client_secret}`).toString('base64')}` },
+    });
     expect((await right.json()).error).toBe('invalid_grant'); // authenticated; the code is simply unknown
   });
 
   it('refuses a metadata document that is too large, names another client_id, or cannot be fetched', async () => {
     const huge = documentUrl.replace('/client.json', '/huge.json');
-    const authorizeWith = (clientId: string) => fetch(`${baseUrl}/oauth/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: 'http://127.0.0.1/cb', response_type: 'code', code_challenge: S256('v'.repeat(43)), code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+    const authorizeWith = (clientId: string) =>
+      fetch(
+        `${baseUrl}/oauth/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: 'http://127.0.0.1/cb', response_type: 'code', code_challenge: S256('v'.repeat(43)), code_challenge_method: 'S256' })}`,
+        { redirect: 'manual' },
+      );
     const tooBig = await authorizeWith(huge);
     expect(tooBig.status).toBe(400);
     expect(await tooBig.text()).toMatch(/larger than 5120 bytes/);
@@ -316,7 +380,8 @@ describe('authorize and token refusals', () => {
     const code = back.get('code')!;
     const other = (await (await register({ redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' })).json()).client_id;
 
-    const exchange = (params: Record<string, string>) => fetch(`${baseUrl}/oauth/token`, form({ grant_type: 'authorization_code', code, client_id: clientId, redirect_uri: redirectUri, code_verifier: verifier, ...params }));
+    const exchange = (params: Record<string, string>) =>
+      fetch(`${baseUrl}/oauth/token`, form({ grant_type: 'authorization_code', code, client_id: clientId, redirect_uri: redirectUri, code_verifier: verifier, ...params }));
     const wrongClient = await exchange({ client_id: other });
     expect((await wrongClient.json()).error).toBe('invalid_grant');
     // A failed attempt uses the code up: one try, as a code must be.
@@ -346,10 +411,17 @@ describe('authorize and token refusals', () => {
   });
 });
 
-describe('the proxy\'s metrics', () => {
+describe("the proxy's metrics", () => {
   it('counts authorizations, token exchanges by grant type and registrations, with closed labels', async () => {
     const text = await (await fetch(`${baseUrl}/metrics`)).text();
-    const value = (line: RegExp) => Number(text.split('\n').find((l) => line.test(l))?.split(' ').pop() ?? NaN);
+    const value = (line: RegExp) =>
+      Number(
+        text
+          .split('\n')
+          .find((l) => line.test(l))
+          ?.split(' ')
+          .pop() ?? NaN,
+      );
     expect(value(/^oauth_authorization_requests_total\{result="success"\}/)).toBeGreaterThanOrEqual(3);
     expect(value(/^oauth_authorization_requests_total\{result="failure"\}/)).toBeGreaterThanOrEqual(4);
     expect(value(/^oauth_token_exchanges_total\{grant_type="authorization_code",result="success"\}/)).toBeGreaterThanOrEqual(2);
@@ -376,5 +448,4 @@ describe('registration abuse', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await limited.json()).message).toMatch(/^Action: /);
   });
-
 });

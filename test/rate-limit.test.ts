@@ -3,14 +3,7 @@ import { createHash } from 'node:crypto';
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  clientIp,
-  createMemoryRateLimitStore,
-  createRateLimiter,
-  rateLimitHeaders,
-  rateLimitKey,
-  type MemoryRateLimitStore,
-} from '../src/cloud/rate-limit.js';
+import { clientIp, createMemoryRateLimitStore, createRateLimiter, rateLimitHeaders, rateLimitKey, type MemoryRateLimitStore } from '../src/cloud/rate-limit.js';
 
 /** A clock the test moves by hand. */
 function fakeClock(start = 1_700_000_000_000) {
@@ -168,7 +161,9 @@ describe('createMemoryRateLimitStore', () => {
 describe('rateLimitKey', () => {
   it('keys an authenticated caller by a sha256 digest of issuer and subject, never the subject itself', () => {
     const key = rateLimitKey({ issuer: 'https://login.example.com', subject: 'alice@example.com', ip: '203.0.113.7' });
-    const digest = createHash('sha256').update(JSON.stringify(['https://login.example.com', 'alice@example.com'])).digest('hex');
+    const digest = createHash('sha256')
+      .update(JSON.stringify(['https://login.example.com', 'alice@example.com']))
+      .digest('hex');
     expect(key).toBe(`principal:${digest}`);
     expect(key).not.toContain('alice');
     // The same person from another address: the same key.
@@ -226,7 +221,9 @@ describe('clientIp', () => {
     try {
       for (const headers of [{}, { 'x-forwarded-for': '6.6.6.6' }]) {
         await new Promise<void>((resolve, reject) => {
-          request({ host: '127.0.0.1', port, headers }, (res) => res.resume().on('end', resolve)).on('error', reject).end();
+          request({ host: '127.0.0.1', port, headers }, (res) => res.resume().on('end', resolve))
+            .on('error', reject)
+            .end();
         });
       }
     } finally {

@@ -20,7 +20,6 @@ import { followLogin } from './support/scripted-browser.mjs';
 import { redisUrlForTests } from './support/redis.js';
 import { freePort } from './support/ports.js';
 
-
 interface Replica {
   name: string;
   url: string;
@@ -68,7 +67,11 @@ async function startBalancer(pick: (req: IncomingMessage) => Replica): Promise<{
 }
 
 const S256 = (v: string) => createHash('sha256').update(v).digest('base64url');
-const form = (params: Record<string, string>) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
+const form = (params: Record<string, string>) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(params).toString(),
+});
 
 let idp: TestIdp;
 let a: Replica;
@@ -139,7 +142,15 @@ describe('two replicas, one Redis', () => {
 
   it('authorizes on A, takes the callback on B, redeems the code on A', async () => {
     const redirectUri = `${callbacks.url}/cb`;
-    clientId = (await (await fetch(`${a.url}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }) })).json()).client_id;
+    clientId = (
+      await (
+        await fetch(`${a.url}/oauth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }),
+        })
+      ).json()
+    ).client_id;
     const verifier = randomBytes(32).toString('base64url');
     route = (req) => ((req.url ?? '').startsWith('/oauth/authorize/callback') ? b : a);
     const start = `${lb.url}/oauth/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', code_challenge: S256(verifier), code_challenge_method: 'S256', state: 'xyz', scope: 'openid offline_access checklist.list' })}`;
@@ -148,7 +159,12 @@ describe('two replicas, one Redis', () => {
     expect(back.get('state')).toBe('xyz');
     expect(lb.seen.some((u) => u.startsWith('/oauth/authorize/callback'))).toBe(true);
 
-    const tokens = await (await fetch(`${a.url}/oauth/token`, form({ grant_type: 'authorization_code', code: back.get('code')!, client_id: clientId, redirect_uri: redirectUri, code_verifier: verifier }))).json();
+    const tokens = await (
+      await fetch(
+        `${a.url}/oauth/token`,
+        form({ grant_type: 'authorization_code', code: back.get('code')!, client_id: clientId, redirect_uri: redirectUri, code_verifier: verifier }),
+      )
+    ).json();
     expect(tokens.access_token).toBeTruthy();
     accessToken = tokens.access_token;
     for (const replica of [a, b]) {
@@ -207,7 +223,13 @@ describe('two replicas, one Redis', () => {
     for (const replica of [a, b]) {
       const res = await fetch(`${replica.url}/mcp`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${other}`, 'mcp-session-id': transport.sessionId!, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+        headers: {
+          authorization: `Bearer ${other}`,
+          'mcp-session-id': transport.sessionId!,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+        },
         body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
       });
       expect(res.status, replica.name).toBe(404);

@@ -171,10 +171,13 @@ describe('serve --upstream', () => {
       socket.on('error', () => upstreamSocket.destroy());
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise((r) => {
-      proxy.close(r);
-      proxy.closeAllConnections();
-    }));
+    cleanups.push(
+      () =>
+        new Promise((r) => {
+          proxy.close(r);
+          proxy.closeAllConnections();
+        }),
+    );
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const { client } = await bridge(modern, [], { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl });
     const echo = await client.callTool({ name: 'echo', arguments: { text: 'via proxy' } });

@@ -76,7 +76,10 @@ describe.each(['modern', 'legacy'] as const)('an SDK %s client spawning serve', 
 describe('serve', () => {
   it('writes only JSON-RPC on stdout, logs on stderr, and exits when stdin closes', async () => {
     const dir = newDir(); // not signed in: the whoami call starts a sign-in, which logs
-    const child = spawn(process.execPath, [BIN, 'serve'], { env: { PATH: process.env.PATH ?? '', ...env(dir, { SCRIPTED_BROWSER_DELAY_MS: '300' }) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { PATH: process.env.PATH ?? '', ...env(dir, { SCRIPTED_BROWSER_DELAY_MS: '300' }) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -143,7 +146,10 @@ describe('serve', () => {
     const log = join(dir, 'browser.log');
     const e = env(dir, { SCRIPTED_BROWSER_LOG: log, SCRIPTED_BROWSER_DELAY_MS: '500' });
     const [a, b] = await Promise.all([serve('modern', [], e), serve('legacy', [], e)]);
-    const calls = await Promise.all([...Array.from({ length: 10 }, () => a.client.callTool({ name: 'whoami', arguments: {} })), ...Array.from({ length: 10 }, () => b.client.callTool({ name: 'whoami', arguments: {} }))]);
+    const calls = await Promise.all([
+      ...Array.from({ length: 10 }, () => a.client.callTool({ name: 'whoami', arguments: {} })),
+      ...Array.from({ length: 10 }, () => b.client.callTool({ name: 'whoami', arguments: {} })),
+    ]);
     const texts = calls.map(textOf);
     for (const r of calls) expect(r.isError).toBe(true);
     expect(texts.filter((t) => t.includes('a browser window opened'))).toHaveLength(1);

@@ -18,7 +18,10 @@ afterAll(async () => {
   await idp?.close();
 });
 const newDir = tempDirs();
-const caches = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.v8cache')).sort();
+const caches = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.v8cache'))
+    .sort();
 
 describe('the start-up code cache', () => {
   it('is written to the cache dir (0700, files 0600) and reused; import() still works from it', async () => {

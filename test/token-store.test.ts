@@ -17,7 +17,9 @@ function makeTokens(size = 40): StoredTokens {
     version: 1,
     issuer: 'https://idp.example.test',
     clientId: 'seed-mcp-test',
-    accessToken: randomBytes(Math.ceil(size * 0.75) + 3).toString('base64url').slice(0, size),
+    accessToken: randomBytes(Math.ceil(size * 0.75) + 3)
+      .toString('base64url')
+      .slice(0, size),
     tokenType: 'Bearer',
     expiresAt: 2_000_000_000,
     refreshToken: `rt-${randomBytes(16).toString('hex')}`,
@@ -356,9 +358,7 @@ describe('openTokenStore', () => {
 
   it('rejects a forced keychain that does not answer', async () => {
     const warnings: string[] = [];
-    const err = await seedErrorOf(
-      openTokenStore({ kind: 'keychain', configDir: tmp, timeoutMs: 100, entryFactory: hangingKeychain, warn: (m) => warnings.push(m) }),
-    );
+    const err = await seedErrorOf(openTokenStore({ kind: 'keychain', configDir: tmp, timeoutMs: 100, entryFactory: hangingKeychain, warn: (m) => warnings.push(m) }));
     expect(err.code).toBe('TOKEN_STORE_FAILED');
     expect(err.message).toBe('could not reach the OS keychain: no answer within 100 ms');
     expect(err.hint).toContain('SEED_MCP_TOKEN_STORE=file');

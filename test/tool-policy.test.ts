@@ -14,7 +14,6 @@ const OTHER_ISSUER = 'https://other.example.net';
 const caller = (claims: Partial<Caller> = {}): Caller => ({ subject: 'user-1', issuer: ISSUER, scopes: [], ...claims });
 const yaml = (text: string, source = '/etc/seed/policy.yaml'): ToolPolicy => parsePolicy(text, 'yaml', source);
 
-
 describe('evaluate', () => {
   it('allows by subject, exactly', () => {
     const p = yaml('rules: [{ tools: [whoami], allow: { subjects: [admin-1] } }]');
@@ -36,14 +35,7 @@ describe('evaluate', () => {
     const p = yaml('rules: [{ tools: [whoami], allow: { emails: ["*@example.com"] } }]');
     expect(p.evaluate('whoami', caller({ email: 'alice@example.com' })).allowed).toBe(true);
     expect(p.evaluate('whoami', caller({ email: 'Bob@EXAMPLE.com' })).allowed).toBe(true);
-    for (const email of [
-      'evil@example.com.attacker.org',
-      'x@sub.example.com',
-      'x@notexample.com',
-      'example.com',
-      '@example.com',
-      'x@example.com@attacker.org',
-    ]) {
+    for (const email of ['evil@example.com.attacker.org', 'x@sub.example.com', 'x@notexample.com', 'example.com', '@example.com', 'x@example.com@attacker.org']) {
       expect(p.evaluate('whoami', caller({ email })).allowed, email).toBe(false);
     }
   });
@@ -249,9 +241,7 @@ extra: true
     const dup = policyError(() => yaml('rules:\n  - tools: [a]\n    allow: { subjects: [x] }\n    allow: { any: true }\n'));
     expect(problems(dup)).toEqual(['line 4, column 5: duplicate key']);
 
-    const jsonDup = policyError(() =>
-      parsePolicy('{"rules": [{"tools": ["a"],\n "allow": {"subjects": ["x"]},\n "allow": {"any": true}}]}', 'json', 'p.json'),
-    );
+    const jsonDup = policyError(() => parsePolicy('{"rules": [{"tools": ["a"],\n "allow": {"subjects": ["x"]},\n "allow": {"any": true}}]}', 'json', 'p.json'));
     expect(problems(jsonDup)).toEqual(['line 3, column 2: duplicate key']);
 
     const bad = policyError(() => parsePolicy('{"rules": [\n  {"tools": ["a"],}\n]}', 'json', 'p.json'));
@@ -380,9 +370,7 @@ describe('watchPolicy', () => {
     await until('the reload', () => changes.length === 1);
     expect(watcher.current()).toBe(changes[0]);
     expect(watcher.current().evaluate('get_checklist', caller({ groups: ['sre'] }))).toEqual({ allowed: true, rule: 1 });
-    expect(logged(logger, 'policy_reloaded')).toEqual([
-      { level: 'info', msg: 'policy_reloaded', fields: { source: path, ruleCount: 2, trigger: 'file change' } },
-    ]);
+    expect(logged(logger, 'policy_reloaded')).toEqual([{ level: 'info', msg: 'policy_reloaded', fields: { source: path, ruleCount: 2, trigger: 'file change' } }]);
   });
 
   it('reloads when an editor renames a new version over the file', async () => {

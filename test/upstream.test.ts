@@ -37,8 +37,7 @@ async function startCallbackServer(): Promise<{ redirectUri: string; close(): Pr
   };
 }
 
-const text = (result: { content?: unknown }) =>
-  (result.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
+const text = (result: { content?: unknown }) => (result.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
 
 /** Protocol versions each era ends up with. */
 const MODERN_VERSION = '2026-07-28';
@@ -85,10 +84,7 @@ describe.each<UpstreamEra>(['modern', 'legacy'])('test upstream MCP server (%s e
       ...(token === undefined ? {} : { authProvider: { token: async () => current() } }),
       ...options.transport,
     });
-    const client = new Client(
-      { name: 'upstream-test', version: '1.0.0' },
-      { versionNegotiation: { mode: options.negotiate ?? 'auto' } },
-    );
+    const client = new Client({ name: 'upstream-test', version: '1.0.0' }, { versionNegotiation: { mode: options.negotiate ?? 'auto' } });
     clients.push(client);
     await client.connect(transport);
     return client;
@@ -251,9 +247,7 @@ describe.each<UpstreamEra>(['modern', 'legacy'])('test upstream MCP server (%s e
       body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'admin_op', arguments: {} } }),
     });
     expect(res.status).toBe(403);
-    expect(res.headers.get('www-authenticate')).toBe(
-      `Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="${upstream.resourceMetadataUrl}"`,
-    );
+    expect(res.headers.get('www-authenticate')).toBe(`Bearer error="insufficient_scope", scope="mcp:admin", resource_metadata="${upstream.resourceMetadataUrl}"`);
 
     // Still fine for tools that need nothing.
     expect(text(await client.callTool({ name: 'echo', arguments: { text: 'again' } }))).toBe('echo: again');
@@ -262,9 +256,7 @@ describe.each<UpstreamEra>(['modern', 'legacy'])('test upstream MCP server (%s e
   it('runs slow tool calls concurrently', async () => {
     const client = await connect(adminToken);
     const started = Date.now();
-    const results = await Promise.all(
-      [400, 400, 400].map((ms) => client.callTool({ name: 'slow', arguments: { ms } })),
-    );
+    const results = await Promise.all([400, 400, 400].map((ms) => client.callTool({ name: 'slow', arguments: { ms } })));
     expect(results.map(text)).toEqual(['slept 400ms', 'slept 400ms', 'slept 400ms']);
     expect(Date.now() - started).toBeLessThan(1100);
   });

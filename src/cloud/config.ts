@@ -108,14 +108,45 @@ export interface CloudConfig {
 type Env = Record<string, string | undefined>;
 
 const NAMES = [
-  'AUTH_MODE', 'PORT', 'MCP_PORT', 'HOST', 'BASE_URL', 'AUTH_REQUIRED', 'ALLOWED_ISSUERS', 'OIDC_ISSUER',
-  'RESOURCE_IDENTIFIER', 'OIDC_AUDIENCE', 'JWKS_CACHE_TTL', 'SCOPES_SUPPORTED', 'OAUTH_AUTHORIZATION_URL',
-  'OAUTH_TOKEN_URL', 'OAUTH_PROXY_ENABLED', 'OAUTH_CLIENT_ID', 'OAUTH_CLIENT_SECRET', 'DCR_CLIENT_TTL',
-  'DCR_RATE_LIMIT_MAX', 'REDIS_URL', 'METRICS_ENABLED', 'METRICS_TOKEN', 'RATE_LIMIT_ENABLED',
-  'MCP_RATE_LIMIT_MAX', 'MCP_RATE_LIMIT_WINDOW_MS', 'CORS_EXTRA_ORIGINS', 'MCP_SESSION_TTL_SECONDS',
-  'MCP_MAX_SESSIONS', 'TOOL_POLICY_FILE', 'CHECKLIST_DIR', 'PROCESS_DIR', 'LOG_LEVEL', 'LOG_FORMAT', 'TRUST_PROXY',
+  'AUTH_MODE',
+  'PORT',
+  'MCP_PORT',
+  'HOST',
+  'BASE_URL',
+  'AUTH_REQUIRED',
+  'ALLOWED_ISSUERS',
+  'OIDC_ISSUER',
+  'RESOURCE_IDENTIFIER',
+  'OIDC_AUDIENCE',
+  'JWKS_CACHE_TTL',
+  'SCOPES_SUPPORTED',
+  'OAUTH_AUTHORIZATION_URL',
+  'OAUTH_TOKEN_URL',
+  'OAUTH_PROXY_ENABLED',
+  'OAUTH_CLIENT_ID',
+  'OAUTH_CLIENT_SECRET',
+  'DCR_CLIENT_TTL',
+  'DCR_RATE_LIMIT_MAX',
+  'REDIS_URL',
+  'METRICS_ENABLED',
+  'METRICS_TOKEN',
+  'RATE_LIMIT_ENABLED',
+  'MCP_RATE_LIMIT_MAX',
+  'MCP_RATE_LIMIT_WINDOW_MS',
+  'CORS_EXTRA_ORIGINS',
+  'MCP_SESSION_TTL_SECONDS',
+  'MCP_MAX_SESSIONS',
+  'TOOL_POLICY_FILE',
+  'CHECKLIST_DIR',
+  'PROCESS_DIR',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+  'TRUST_PROXY',
   // Not in the deployment guides; seed-mcp's own (README, "Scale out").
-  'OAUTH_IDP_RESOURCE', 'OAUTH_CLIENT_AUTH_METHOD', 'REDIS_KEY_PREFIX', 'REVOCATION_FAIL_MODE',
+  'OAUTH_IDP_RESOURCE',
+  'OAUTH_CLIENT_AUTH_METHOD',
+  'REDIS_KEY_PREFIX',
+  'REVOCATION_FAIL_MODE',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -229,7 +260,14 @@ const text = (v: string): string => v.trim();
 const secret = (v: string): string => v;
 
 function splitList(v: string, separators: RegExp): string[] {
-  return [...new Set(v.split(separators).map((s) => s.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      v
+        .split(separators)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
 }
 
 function isLoopback(hostname: string): boolean {

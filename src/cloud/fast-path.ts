@@ -85,7 +85,12 @@ async function answerDirectly(
   if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) return fail(-32602, 'Invalid params: arguments must be an object');
   const caller = callerOf(authInfo);
   try {
-    const result = await runner.call(name, (args ?? {}) as Record<string, unknown>, callerResolver(async () => caller), NEVER_ABORTED);
+    const result = await runner.call(
+      name,
+      (args ?? {}) as Record<string, unknown>,
+      callerResolver(async () => caller),
+      NEVER_ABORTED,
+    );
     return { jsonrpc: '2.0', id: request.id, result } as JSONRPCMessage;
   } catch (err) {
     if (err instanceof ProtocolError) return fail(err.code, err.message);

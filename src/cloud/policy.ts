@@ -63,8 +63,7 @@ export type PolicyFormat = 'yaml' | 'json';
 // ---------------------------------------------------------------------------------------------
 // The file format
 
-const list = (what: string) =>
-  z.array(z.string().min(1, `must not be empty`), { error: `must be a list of ${what}` }).min(1, `must list at least one ${what.replace(/s$/, '')}`);
+const list = (what: string) => z.array(z.string().min(1, `must not be empty`), { error: `must be a list of ${what}` }).min(1, `must list at least one ${what.replace(/s$/, '')}`);
 
 const TOOL = /^[^\s*]{1,128}$/;
 const EMAIL = /^[^\s@*]+@[^\s@*.][^\s@*]*$/;
@@ -120,10 +119,7 @@ const ruleSchema = z.strictObject({
   allow: allowSchema,
 });
 
-const fileSchema = z.strictObject(
-  { rules: z.array(ruleSchema, { error: 'must be a list of rules' }) },
-  { error: 'must be a mapping with a "rules" list' },
-);
+const fileSchema = z.strictObject({ rules: z.array(ruleSchema, { error: 'must be a list of rules' }) }, { error: 'must be a mapping with a "rules" list' });
 
 type RuleSpec = z.infer<typeof ruleSchema>;
 

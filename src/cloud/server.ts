@@ -108,7 +108,16 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
   };
   const factory = createServerFactory(factoryOptions);
   const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf });
-  const sessions = createSessions({ ttlSec: config.sessionTtlSec, max: config.maxSessions, factory, logger, metrics, now: options.sessionClock, sweepMs: options.sessionSweepMs, ...(options.store?.backend === 'redis' ? { store: options.store } : {}) });
+  const sessions = createSessions({
+    ttlSec: config.sessionTtlSec,
+    max: config.maxSessions,
+    factory,
+    logger,
+    metrics,
+    now: options.sessionClock,
+    sweepMs: options.sessionSweepMs,
+    ...(options.store?.backend === 'redis' ? { store: options.store } : {}),
+  });
   const mcp = createMcpHandler(factory, { onerror: (err) => logger.warn(`mcp: ${err.message}`) });
   const mcpNode = toNodeHandler(mcp, { onerror: (err) => logger.warn(`mcp adapter: ${err.message}`), maxRequestBodySize: MAX_BODY_BYTES });
 
@@ -130,7 +139,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     let known = perToken.get(v);
     if (!known) {
       const info: AuthInfo = { token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
-      known = { audit: logger.prepare('info', 'token_validated', { event: 'token_validated', subject: v.subject, issuer: v.issuer, client_id: v.clientId }), auth: { verified: v, info } };
+      known = {
+        audit: logger.prepare('info', 'token_validated', { event: 'token_validated', subject: v.subject, issuer: v.issuer, client_id: v.clientId }),
+        auth: { verified: v, info },
+      };
       perToken.set(v, known);
     }
     return known;
@@ -164,13 +176,31 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
     if (err instanceof Error && err.name === 'RevocationUnavailableError') {
       // Fail closed (REVOCATION_FAIL_MODE=closed): the shared revocation list cannot be trusted now.
       logger.error(`could not check a token against the revocation list: ${err.message}`, { event: 'revocation_unavailable' });
-      json(res, 503, { error: 'REVOCATION_UNAVAILABLE', error_description: 'the revocation list cannot be checked right now', message: 'Action: retry shortly; operators: check Redis in /health/ready (or set REVOCATION_FAIL_MODE=open)' }, { 'retry-after': '5' });
+      json(
+        res,
+        503,
+        {
+          error: 'REVOCATION_UNAVAILABLE',
+          error_description: 'the revocation list cannot be checked right now',
+          message: 'Action: retry shortly; operators: check Redis in /health/ready (or set REVOCATION_FAIL_MODE=open)',
+        },
+        { 'retry-after': '5' },
+      );
       return undefined;
     }
     if (err instanceof Error && err.name === 'JwksUnavailableError') {
       // Not the caller's fault: the IdP's keys cannot be had right now.
       logger.error(`could not verify a token: ${err.message}`, { event: 'jwks_unavailable' });
-      json(res, 503, { error: 'JWKS_UNAVAILABLE', error_description: 'the signing keys of the token issuer cannot be fetched', message: 'Action: retry shortly; operators: check /health/ready and the IdP' }, { 'retry-after': '5' });
+      json(
+        res,
+        503,
+        {
+          error: 'JWKS_UNAVAILABLE',
+          error_description: 'the signing keys of the token issuer cannot be fetched',
+          message: 'Action: retry shortly; operators: check /health/ready and the IdP',
+        },
+        { 'retry-after': '5' },
+      );
       return undefined;
     }
     const e = err as Partial<AuthFailure> & Error;
@@ -221,7 +251,17 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
         metrics?.rateLimitHit();
         metrics?.authAttempt('failure', 'RATE_LIMITED');
         audit('cloud_auth_failed', { code: 'RATE_LIMITED', subject: v?.subject });
-        sendAuthFailure(res, { status: 429, code: 'RATE_LIMITED', description: `more than ${config.rateLimit.max} requests in ${config.rateLimit.windowMs / 1000} s`, action: `wait ${result.retryAfterSec} s before retrying`, retryAfterSec: result.retryAfterSec }, resourceMetadataUrl);
+        sendAuthFailure(
+          res,
+          {
+            status: 429,
+            code: 'RATE_LIMITED',
+            description: `more than ${config.rateLimit.max} requests in ${config.rateLimit.windowMs / 1000} s`,
+            action: `wait ${result.retryAfterSec} s before retrying`,
+            retryAfterSec: result.retryAfterSec,
+          },
+          resourceMetadataUrl,
+        );
         return;
       }
     }
@@ -249,14 +289,33 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
             const scope = (tool.requiredScopes ?? []).join(' ');
             audit('cloud_auth_failed', { code: 'INSUFFICIENT_SCOPE', subject: auth.verified?.subject, tool: tool.name });
             metrics?.authAttempt('failure', 'INSUFFICIENT_SCOPE');
-            sendAuthFailure(res, { status: 403, code: 'INSUFFICIENT_SCOPE', description: `the tool ${tool.name} needs the scopes ${scope}`, action: `sign in again asking for the scopes: ${scope}`, scope }, resourceMetadataUrl);
+            sendAuthFailure(
+              res,
+              {
+                status: 403,
+                code: 'INSUFFICIENT_SCOPE',
+                description: `the tool ${tool.name} needs the scopes ${scope}`,
+                action: `sign in again asking for the scopes: ${scope}`,
+                scope,
+              },
+              resourceMetadataUrl,
+            );
             return;
           }
           const decision = options.policy?.current().evaluate(tool.name, auth.verified?.caller ?? ANONYMOUS);
           if (decision && !decision.allowed) {
             audit('cloud_auth_failed', { code: 'ACCESS_DENIED', subject: auth.verified?.subject, tool: tool.name });
             metrics?.authAttempt('failure', 'ACCESS_DENIED');
-            sendAuthFailure(res, { status: 403, code: 'ACCESS_DENIED', description: `the tool policy does not allow ${tool.name} for this caller`, action: `ask the server's operator for access to ${tool.name} (${decision.reason})` }, resourceMetadataUrl);
+            sendAuthFailure(
+              res,
+              {
+                status: 403,
+                code: 'ACCESS_DENIED',
+                description: `the tool policy does not allow ${tool.name} for this caller`,
+                action: `ask the server's operator for access to ${tool.name} (${decision.reason})`,
+              },
+              resourceMetadataUrl,
+            );
             return;
           }
         }
@@ -314,7 +373,13 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       res.writeHead(202, headers).end();
       return;
     }
-    if (!message || Array.isArray(message) || typeof message.method !== 'string' || (typeof message.id !== 'string' && typeof message.id !== 'number') || message.method === 'initialize') {
+    if (
+      !message ||
+      Array.isArray(message) ||
+      typeof message.method !== 'string' ||
+      (typeof message.id !== 'string' && typeof message.id !== 'number') ||
+      message.method === 'initialize'
+    ) {
       json(res, 400, { jsonrpc: '2.0', error: { code: -32600, message: 'Invalid Request: one JSON-RPC request per POST in a session' }, id: null }, headers);
       return;
     }
@@ -331,7 +396,10 @@ export async function startCloudServer(options: CloudServerOptions): Promise<Clo
       jwks: { status: !config.authRequired ? 'disabled' : !jwksOk ? 'unavailable' : jwks.every((j) => j.status === 'ok') ? 'ok' : 'degraded', issuers: jwks },
       // Redis trouble degrades, it does not make the replica unready: every replica would see it
       // at once, and taking them all out of the load balancer would take the service down.
-      redis: storeHealth?.backend === 'redis' ? { status: storeHealth.status, breaker: storeHealth.breaker, ...(storeHealth.lastError ? { lastError: storeHealth.lastError } : {}) } : { status: 'not_configured' },
+      redis:
+        storeHealth?.backend === 'redis'
+          ? { status: storeHealth.status, breaker: storeHealth.breaker, ...(storeHealth.lastError ? { lastError: storeHealth.lastError } : {}) }
+          : { status: 'not_configured' },
       circuit_breaker: { status: storeHealth?.backend === 'redis' ? storeHealth.breaker : 'not_configured' },
       sessions: { status: sessions.size() < sessions.max ? 'ok' : 'full', active: sessions.size(), max: sessions.max },
     };

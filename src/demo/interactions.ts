@@ -138,7 +138,18 @@ export function createInteractionRoutes(provider: InteractionProvider, options: 
       const password = form.get('password') ?? '';
       if (!same(login, user.login) || !same(password, user.password)) {
         logger.warn('wrong user name or password on the demo IdP', { event: 'demo_login_failed' });
-        send(res, 403, loginPage({ action: base, abortUrl, clientName, user, login, error: `Wrong user name or password. The demo user is "${user.login}" with the password "${user.password}".` }));
+        send(
+          res,
+          403,
+          loginPage({
+            action: base,
+            abortUrl,
+            clientName,
+            user,
+            login,
+            error: `Wrong user name or password. The demo user is "${user.login}" with the password "${user.password}".`,
+          }),
+        );
         return true;
       }
       await provider.interactionFinished(req, res, { login: { accountId: user.login } }, { mergeWithLastSubmission: false });
@@ -159,7 +170,9 @@ export function createInteractionRoutes(provider: InteractionProvider, options: 
 
 /** The scopes and resources the consent page lists: what is asked for, not yet granted first. */
 function consentScope(details: InteractionDetails): { scopes: string[]; resources: string[] } {
-  const asked = String(details.params.scope ?? '').split(' ').filter(Boolean);
+  const asked = String(details.params.scope ?? '')
+    .split(' ')
+    .filter(Boolean);
   const missing = details.prompt.details.missingResourceScopes ?? {};
   const resourceScopes = Object.values(missing).flat();
   const resources = Object.keys(missing);

@@ -64,7 +64,8 @@ const ESCAPES = /\x1b\[[0-9;]*m/g;
  */
 function routeProviderConsole(logger: Logger): () => void {
   const saved = { warn: console.warn, info: console.info };
-  const wrap = (level: 'warn' | 'info') =>
+  const wrap =
+    (level: 'warn' | 'info') =>
     (...args: unknown[]) => {
       const first = typeof args[0] === 'string' ? args[0].replace(ESCAPES, '') : undefined;
       if (first === undefined || !first.startsWith('oidc-provider ')) return saved[level].apply(console, args);
@@ -84,7 +85,10 @@ function listen(server: ReturnType<typeof createServer>, port: number, what: str
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(
         new SeedError('USAGE', `could not start the demo ${what} on 127.0.0.1:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : (err.code ?? err.message)}`, {
-          hint: err.code === 'EADDRINUSE' ? 'another program (or another `seed-mcp demo`) uses it: stop it, or pass --port N (the identity provider then takes N-1, or --idp-port)' : 'pass another --port',
+          hint:
+            err.code === 'EADDRINUSE'
+              ? 'another program (or another `seed-mcp demo`) uses it: stop it, or pass --port N (the identity provider then takes N-1, or --idp-port)'
+              : 'pass another --port',
           cause: err,
         }),
       );
@@ -246,7 +250,10 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       })
       .catch((err: Error) => {
         logger.error(`demo IdP page failed: ${err.message}`, { event: 'demo_idp_error' });
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/html; charset=utf-8' }).end(errorPage({ error: 'server_error', error_description: 'the demo identity provider failed; see its terminal' }));
+        if (!res.headersSent)
+          res
+            .writeHead(500, { 'content-type': 'text/html; charset=utf-8' })
+            .end(errorPage({ error: 'server_error', error_description: 'the demo identity provider failed; see its terminal' }));
         else res.destroy();
       });
   });

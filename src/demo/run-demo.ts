@@ -73,7 +73,9 @@ export function planDemo(input: PlanInput = {}): DemoPlan {
   if (idpPort === mcpPort) throw new SeedError('USAGE', `could not use --idp-port ${idpPort}: it is the MCP server's port too`, { hint: 'give the two servers different ports' });
   const profile = input.profile ?? DEFAULT_PROFILE;
   if (!PROFILE_RE.test(profile)) {
-    throw new SeedError('USAGE', `could not use profile "${profile}": use letters, digits, '.', '_' or '-' (64 at most)`, { hint: 'pass --profile with a simple name such as `demo`' });
+    throw new SeedError('USAGE', `could not use profile "${profile}": use letters, digits, '.', '_' or '-' (64 at most)`, {
+      hint: 'pass --profile with a simple name such as `demo`',
+    });
   }
   const baseUrl = `http://127.0.0.1:${mcpPort}`;
   return {
@@ -176,13 +178,25 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
   const documents = exampleDocuments();
   const existing = await readProfileConfig(options.configDir, plan.profile);
   if (existing.clientId && existing.clientId !== plan.clientId) {
-    throw new SeedError('USAGE', `could not save the demo profile: profile "${plan.profile}" in ${configFilePath(options.configDir)} is another sign-in (client id ${existing.clientId}${existing.issuer ? ` at ${existing.issuer}` : ''})`, {
-      hint: 'pass --profile NAME to give the demo another profile name',
-    });
+    throw new SeedError(
+      'USAGE',
+      `could not save the demo profile: profile "${plan.profile}" in ${configFilePath(options.configDir)} is another sign-in (client id ${existing.clientId}${existing.issuer ? ` at ${existing.issuer}` : ''})`,
+      {
+        hint: 'pass --profile NAME to give the demo another profile name',
+      },
+    );
   }
 
   const { startDemoIdp } = await import('./provider.js');
-  const idp = await startDemoIdp({ port: plan.idpPort, resource: plan.mcpUrl, resourceScopes: DOCUMENT_SCOPES, clientId: plan.clientId, user: DEMO_USER, dataDir: options.dataDir, logger });
+  const idp = await startDemoIdp({
+    port: plan.idpPort,
+    resource: plan.mcpUrl,
+    resourceScopes: DOCUMENT_SCOPES,
+    clientId: plan.clientId,
+    user: DEMO_USER,
+    dataDir: options.dataDir,
+    logger,
+  });
   let cloud: { close(): Promise<void> } | undefined;
   try {
     cloud = await startCloud(plan, documents, options);

@@ -57,7 +57,12 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
       const started = performance.now();
       const config = await discoverIssuer({ issuer: settings.issuer, clientId: settings.clientId, profile: settings.profile, assumePkce: settings.assumePkce, timeoutMs: 10_000 });
       const ms = Math.round(performance.now() - started);
-      checks.push({ name: 'identity provider', ok: true, ran: true, detail: `${settings.issuer} discovered in ${ms} ms (PKCE S256${config.serverMetadata().device_authorization_endpoint ? ', device flow' : ''})` });
+      checks.push({
+        name: 'identity provider',
+        ok: true,
+        ran: true,
+        detail: `${settings.issuer} discovered in ${ms} ms (PKCE S256${config.serverMetadata().device_authorization_endpoint ? ', device flow' : ''})`,
+      });
       checks.push(await clockSkew(settings.issuer, deps.now));
     } catch (err) {
       checks.push({
@@ -74,11 +79,28 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
 
   if (settings.upstream) {
     try {
-      const res = await fetch(settings.upstream, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}', signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(settings.upstream, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+        signal: AbortSignal.timeout(10_000),
+      });
       await res.body?.cancel();
-      checks.push({ name: 'upstream', ok: res.status < 500, ran: true, detail: `${settings.upstream} answered HTTP ${res.status}`, ...(res.status >= 500 ? { fix: 'the upstream MCP server fails; ask its operator' } : {}) });
+      checks.push({
+        name: 'upstream',
+        ok: res.status < 500,
+        ran: true,
+        detail: `${settings.upstream} answered HTTP ${res.status}`,
+        ...(res.status >= 500 ? { fix: 'the upstream MCP server fails; ask its operator' } : {}),
+      });
     } catch (err) {
-      checks.push({ name: 'upstream', ok: false, ran: true, detail: `${settings.upstream} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, fix: 'check the URL, VPN and HTTPS_PROXY' });
+      checks.push({
+        name: 'upstream',
+        ok: false,
+        ran: true,
+        detail: `${settings.upstream} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`,
+        fix: 'check the URL, VPN and HTTPS_PROXY',
+      });
     }
   } else {
     checks.push({ name: 'upstream', ok: true, ran: false, detail: 'no upstream configured (SEED_MCP_UPSTREAM)' });

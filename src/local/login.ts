@@ -93,9 +93,7 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
   const resourceParams: Record<string, string> = resource ? { resource } : {};
   let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
   try {
-    response = input.device
-      ? await deviceFlow(config, input, deps, resourceParams)
-      : await browserFlow(config, input, deps, resourceParams);
+    response = input.device ? await deviceFlow(config, input, deps, resourceParams) : await browserFlow(config, input, deps, resourceParams);
   } catch (err) {
     throw mapOAuthError(err, { ...ctx, doing: 'sign in' });
   }

@@ -73,9 +73,11 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
     full.search = url.search;
     if (params.get('state') !== options.expectedState) {
       settle(res, 400, page('Sign-in failed', 'The response did not match the sign-in that was started (state mismatch). Start again from the terminal.', false), () =>
-        reject(new SeedError('STATE_MISMATCH', 'could not sign in: the callback carried a state that does not match this sign-in', {
-          hint: `a stale or forged redirect reached the loopback port; run \`${login}\` again`,
-        })),
+        reject(
+          new SeedError('STATE_MISMATCH', 'could not sign in: the callback carried a state that does not match this sign-in', {
+            hint: `a stale or forged redirect reached the loopback port; run \`${login}\` again`,
+          }),
+        ),
       );
       return;
     }
@@ -83,8 +85,11 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
     if (error) {
       const description = redact(params.get('error_description') ?? '');
       const denied = error === 'access_denied';
-      settle(res, 200, page(denied ? 'Sign-in cancelled' : 'Sign-in failed', `${error}${description ? `: ${description}` : ''}. You can close this tab and return to the terminal.`, false), () =>
-        reject(fromOAuthErrorCode(error, description, { doing: 'sign in', profile: options.profile })),
+      settle(
+        res,
+        200,
+        page(denied ? 'Sign-in cancelled' : 'Sign-in failed', `${error}${description ? `: ${description}` : ''}. You can close this tab and return to the terminal.`, false),
+        () => reject(fromOAuthErrorCode(error, description, { doing: 'sign in', profile: options.profile })),
       );
       return;
     }
@@ -102,9 +107,11 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
   const timer = setTimeout(() => {
     if (settled) return;
     settled = true;
-    reject(new SeedError('LOGIN_TIMEOUT', `could not sign in: no answer from the browser within ${Math.round(options.timeoutMs / 1000)} s`, {
-      hint: `run \`${login}\` again and finish in the browser; with no browser here, use --no-browser and open the printed URL, or --device`,
-    }));
+    reject(
+      new SeedError('LOGIN_TIMEOUT', `could not sign in: no answer from the browser within ${Math.round(options.timeoutMs / 1000)} s`, {
+        hint: `run \`${login}\` again and finish in the browser; with no browser here, use --no-browser and open the printed URL, or --device`,
+      }),
+    );
     void close();
   }, options.timeoutMs);
   timer.unref();
@@ -131,9 +138,11 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
   await new Promise<void>((res, rej) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      rej(new SeedError('USAGE', `could not listen on 127.0.0.1:${options.port}: ${err.code ?? err.message}`, {
-        hint: err.code === 'EADDRINUSE' ? 'another program uses that port: pass another --port, or omit it for a free one' : 'pass another --port',
-      }));
+      rej(
+        new SeedError('USAGE', `could not listen on 127.0.0.1:${options.port}: ${err.code ?? err.message}`, {
+          hint: err.code === 'EADDRINUSE' ? 'another program uses that port: pass another --port, or omit it for a free one' : 'pass another --port',
+        }),
+      );
     });
     server.listen(options.port, '127.0.0.1', () => res());
   });

@@ -55,7 +55,8 @@ function validate(json: unknown): { file?: ConfigFile; problems: string[] } {
       else if (typeof value !== type) problems.push(`profiles.${name}.${key} must be a ${type}`);
     }
     const p = profile as ProfileConfig;
-    if (p.redirectHost !== undefined && p.redirectHost !== '127.0.0.1' && p.redirectHost !== 'localhost') problems.push(`profiles.${name}.redirectHost must be 127.0.0.1 or localhost`);
+    if (p.redirectHost !== undefined && p.redirectHost !== '127.0.0.1' && p.redirectHost !== 'localhost')
+      problems.push(`profiles.${name}.redirectHost must be 127.0.0.1 or localhost`);
   }
   return { file: { ...file, profiles }, problems };
 }

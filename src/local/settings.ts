@@ -80,7 +80,7 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
   checkUrl(problems, 'upstream', upstream);
 
   const noResource = flags.resource === false || (flags.resource === undefined && saved.noResource === true && !env.SEED_MCP_RESOURCE);
-  const resource = noResource ? undefined : (flags.resource || undefined) ?? env.SEED_MCP_RESOURCE ?? saved.resource;
+  const resource = noResource ? undefined : ((flags.resource || undefined) ?? env.SEED_MCP_RESOURCE ?? saved.resource);
   checkUrl(problems, 'resource', resource);
 
   const redirectHost = flags.redirectHost ?? saved.redirectHost ?? '127.0.0.1';
@@ -108,7 +108,10 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
     clientSecret = env.SEED_MCP_CLIENT_SECRET;
   }
 
-  const scopes = (flags.scope ?? env.SEED_MCP_SCOPES ?? saved.scopes ?? DEFAULT_SCOPES).split(/[\s,]+/).filter(Boolean).join(' ');
+  const scopes = (flags.scope ?? env.SEED_MCP_SCOPES ?? saved.scopes ?? DEFAULT_SCOPES)
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .join(' ');
   if (!scopes) problems.push('scope must name at least one scope');
 
   if (problems.length > 0) {

@@ -37,10 +37,7 @@ function answer(res: ServerResponse, status: number, headers: Record<string, str
  * if (routeLabel(req.url ?? '') === '/metrics') return serveMetrics(req, res);
  * ```
  */
-export function metricsHandler(
-  metrics: Metrics,
-  options: MetricsHandlerOptions,
-): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function metricsHandler(metrics: Metrics, options: MetricsHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   if (options.token === '') throw new TypeError('could not create the metrics handler: the token is empty');
   const expected = options.token === undefined ? undefined : digest(options.token);
 

@@ -44,19 +44,47 @@ export const AUTH_CODE_LABELS = [
 ] as const;
 
 /** OAuth grant types counted by name; anything else is `other`. */
-export const GRANT_TYPE_LABELS = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'urn:ietf:params:oauth:grant-type:device_code',
-] as const;
+export const GRANT_TYPE_LABELS = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
 
 /** Redis commands counted by name (lower case); anything else is `other`. */
 export const REDIS_OPERATION_LABELS = [
-  'get', 'set', 'del', 'exists', 'expire', 'pexpire', 'ttl', 'pttl', 'incr', 'incrby', 'decr',
-  'getdel', 'mget', 'mset', 'hget', 'hset', 'hdel', 'hgetall', 'sadd', 'srem', 'sismember',
-  'smembers', 'zadd', 'zrem', 'zrangebyscore', 'zremrangebyscore', 'zcard', 'eval', 'evalsha',
-  'scan', 'publish', 'subscribe', 'ping', 'multi', 'exec', 'connect', 'quit',
+  'get',
+  'set',
+  'del',
+  'exists',
+  'expire',
+  'pexpire',
+  'ttl',
+  'pttl',
+  'incr',
+  'incrby',
+  'decr',
+  'getdel',
+  'mget',
+  'mset',
+  'hget',
+  'hset',
+  'hdel',
+  'hgetall',
+  'sadd',
+  'srem',
+  'sismember',
+  'smembers',
+  'zadd',
+  'zrem',
+  'zrangebyscore',
+  'zremrangebyscore',
+  'zcard',
+  'eval',
+  'evalsha',
+  'scan',
+  'publish',
+  'subscribe',
+  'ping',
+  'multi',
+  'exec',
+  'connect',
+  'quit',
 ] as const;
 
 /** Distinct tool names kept as labels; later ones count as `other` (upstreams can have many). */
@@ -147,12 +175,10 @@ export function redisOperationLabel(operation: string): string {
   return REDIS_OPERATIONS.has(op) ? op : OTHER;
 }
 
-const oneOf = (value: unknown, allowed: ReadonlySet<string>): string =>
-  typeof value === 'string' && allowed.has(value) ? value : OTHER;
+const oneOf = (value: unknown, allowed: ReadonlySet<string>): string => (typeof value === 'string' && allowed.has(value) ? value : OTHER);
 
 /** Durations that are not a finite, non-negative number of seconds are not observed. */
-const isDuration = (seconds: number | undefined): seconds is number =>
-  typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0;
+const isDuration = (seconds: number | undefined): seconds is number => typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0;
 
 /** Keeps the first `max` distinct names as labels; the rest become `other`. */
 function cappedLabels(max: number): (name: string) => string {

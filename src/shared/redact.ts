@@ -3,18 +3,7 @@
  * values of OAuth parameters that carry codes, verifiers, tokens or secrets.
  */
 
-const SECRET_PARAMS = [
-  'code',
-  'code_verifier',
-  'access_token',
-  'refresh_token',
-  'id_token',
-  'client_secret',
-  'device_code',
-  'token',
-  'password',
-  'assertion',
-];
+const SECRET_PARAMS = ['code', 'code_verifier', 'access_token', 'refresh_token', 'id_token', 'client_secret', 'device_code', 'token', 'password', 'assertion'];
 
 const PARAM_RE = new RegExp(`([?&#\\s"']|^)(${SECRET_PARAMS.join('|')})(=|"\\s*:\\s*")([^&\\s"']+)`, 'gi');
 const JWT_RE = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;

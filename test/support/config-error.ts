@@ -14,4 +14,8 @@ export function configError(fn: () => unknown): SeedError {
 }
 
 /** The `  - ` lines of a CONFIG_INVALID message. */
-export const problems = (err: SeedError): string[] => err.message.split('\n').slice(1).map((l) => l.replace(/^ {2}- /, ''));
+export const problems = (err: SeedError): string[] =>
+  err.message
+    .split('\n')
+    .slice(1)
+    .map((l) => l.replace(/^ {2}- /, ''));

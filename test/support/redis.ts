@@ -15,7 +15,9 @@ export async function redisUrlForTests(): Promise<string> {
     await client.connect();
     await client.ping();
   } catch (err) {
-    throw new Error(`no Redis answers at ${url.replace(/\/\/[^@]*@/, '//')} (${(err as Error).message}): start one with \`redis-server --daemonize yes --port 6379 --save ''\` or set REDIS_URL`);
+    throw new Error(
+      `no Redis answers at ${url.replace(/\/\/[^@]*@/, '//')} (${(err as Error).message}): start one with \`redis-server --daemonize yes --port 6379 --save ''\` or set REDIS_URL`,
+    );
   } finally {
     client.disconnect();
   }
@@ -69,7 +71,9 @@ export async function dedicatedRedis(password = ''): Promise<DedicatedRedis> {
     process: () => child,
     async start(p = current) {
       current = p;
-      const started = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(p ? ['--requirepass', p] : [])], { stdio: 'ignore' });
+      const started = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(p ? ['--requirepass', p] : [])], {
+        stdio: 'ignore',
+      });
       child = started;
       const deadline = Date.now() + 5000;
       for (;;) {

@@ -93,11 +93,7 @@ export class CookieJar {
   header(url) {
     const now = Date.now();
     const matching = [...this.#cookies.values()].filter(
-      (c) =>
-        c.host === url.host &&
-        c.expires > now &&
-        (url.pathname === c.path ||
-          url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)),
+      (c) => c.host === url.host && c.expires > now && (url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)),
     );
     // Longer paths first, as browsers send them.
     matching.sort((a, b) => b.path.length - a.path.length);
@@ -259,10 +255,7 @@ async function walk(start, isCallback, options) {
       step = options.action === 'deny' ? cancel() : submit(consentForm, consentForm.fields);
     } else if (confirmForm) {
       // The confirmation form holds xsrf, user_code and confirm=yes; Abort posts abort=yes.
-      step =
-        options.action === 'deny'
-          ? submit(confirmForm, [...confirmForm.fields.filter(([n]) => n !== 'confirm'), ['abort', 'yes']])
-          : submit(confirmForm, confirmForm.fields);
+      step = options.action === 'deny' ? submit(confirmForm, [...confirmForm.fields.filter(([n]) => n !== 'confirm'), ['abort', 'yes']]) : submit(confirmForm, confirmForm.fields);
     } else if (inputForm) {
       if (/interrupted/i.test(html)) return { kind: 'done', outcome: 'denied', status: res.status, body: html };
       if (/incorrect|error processing/i.test(html) || !options.userCode) {
@@ -336,9 +329,7 @@ export async function followLogin(url, options = {}) {
   const start = new URL(url);
   const redirectUri = start.searchParams.get('redirect_uri');
   const target = redirectUri ? new URL(redirectUri) : undefined;
-  const isCallback = target
-    ? (/** @type {URL} */ u) => u.origin === target.origin && u.pathname === target.pathname
-    : (/** @type {URL} */ u) => u.origin !== start.origin;
+  const isCallback = target ? (/** @type {URL} */ u) => u.origin === target.origin && u.pathname === target.pathname : (/** @type {URL} */ u) => u.origin !== start.origin;
 
   const outcome = await walk(start, isCallback, {
     login: options.login ?? 'alice',

@@ -130,24 +130,16 @@ function modernServer(caller: Caller): McpServer {
   server.registerTool('admin_op', { description: 'Needs an admin scope when requiredScopes says so.' }, async () => ({
     content: [{ type: 'text', text: 'admin done' }],
   }));
-  server.registerTool(
-    'slow',
-    { description: 'Waits ms milliseconds, then answers.', inputSchema: z.object({ ms: z.number() }) },
-    async ({ ms }) => {
-      await sleep(ms);
-      return { content: [{ type: 'text', text: `slept ${ms}ms` }] };
-    },
-  );
+  server.registerTool('slow', { description: 'Waits ms milliseconds, then answers.', inputSchema: z.object({ ms: z.number() }) }, async ({ ms }) => {
+    await sleep(ms);
+    return { content: [{ type: 'text', text: `slept ${ms}ms` }] };
+  });
   server.registerResource('hello', 'test://hello', { mimeType: 'text/plain' }, async (uri) => ({
     contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'hello from upstream' }],
   }));
-  server.registerPrompt(
-    'greet',
-    { description: 'Greets someone.', argsSchema: z.object({ name: z.string() }) },
-    ({ name }) => ({
-      messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }],
-    }),
-  );
+  server.registerPrompt('greet', { description: 'Greets someone.', argsSchema: z.object({ name: z.string() }) }, ({ name }) => ({
+    messages: [{ role: 'user', content: { type: 'text', text: `Hello, ${name}!` } }],
+  }));
   return server;
 }
 
@@ -169,14 +161,10 @@ function legacyServer(caller: Caller): V1McpServer {
   server.registerTool('admin_op', { description: 'Needs an admin scope when requiredScopes says so.' }, async () => ({
     content: [{ type: 'text', text: 'admin done' }],
   }));
-  server.registerTool(
-    'slow',
-    { description: 'Waits ms milliseconds, then answers.', inputSchema: { ms: z.number() } },
-    async ({ ms }) => {
-      await sleep(ms);
-      return { content: [{ type: 'text', text: `slept ${ms}ms` }] };
-    },
-  );
+  server.registerTool('slow', { description: 'Waits ms milliseconds, then answers.', inputSchema: { ms: z.number() } }, async ({ ms }) => {
+    await sleep(ms);
+    return { content: [{ type: 'text', text: `slept ${ms}ms` }] };
+  });
   server.registerResource('hello', 'test://hello', { mimeType: 'text/plain' }, async (uri) => ({
     contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'hello from upstream' }],
   }));
@@ -254,12 +242,7 @@ export async function startUpstream(options: UpstreamOptions): Promise<TestUpstr
 
   const unauthorized = (res: ServerResponse, description: string) => {
     counts.unauthorized += 1;
-    sendJson(
-      res,
-      401,
-      { error: 'invalid_token', error_description: description },
-      { 'www-authenticate': challenge({ error: 'invalid_token' }) },
-    );
+    sendJson(res, 401, { error: 'invalid_token', error_description: description }, { 'www-authenticate': challenge({ error: 'invalid_token' }) });
   };
 
   /** The verified token's claims, or why it is refused. */

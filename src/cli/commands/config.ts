@@ -9,7 +9,7 @@ export function registerConfig(program: Command, ctx: CliContext, run: RunFn): v
   config
     .command('claude')
     .description("print the Claude Desktop entry that runs `seed-mcp serve` for this profile; --install merges it into Claude Desktop's config")
-    .option('--install', "merge the entry into claude_desktop_config.json (other servers are kept; a backup is written)")
+    .option('--install', 'merge the entry into claude_desktop_config.json (other servers are kept; a backup is written)')
     .option('--file <path>', 'the Claude Desktop config file (default: the platform location)')
     .option('--upstream <url>', 'bridge to this remote MCP server (env SEED_MCP_UPSTREAM)')
     .addHelpText('after', '\nExamples:\n  $ seed-mcp config claude\n  $ seed-mcp config claude --profile work --upstream https://mcp.example.com/mcp --install\n')
@@ -19,21 +19,28 @@ export function registerConfig(program: Command, ctx: CliContext, run: RunFn): v
         const { claudeEntry, claudeConfigPath, installClaudeEntry } = await import('../../local/claude-config.js');
         const { name, entry } = claudeEntry(settings);
         if (!settings.issuer || !settings.clientId) {
-          ctx.stderr.write(`note: profile ${settings.profile} has no ${!settings.issuer ? 'issuer' : 'client id'} yet; run \`seed-mcp login --profile ${settings.profile} …\` first, or add SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID to the env below\n`);
+          ctx.stderr.write(
+            `note: profile ${settings.profile} has no ${!settings.issuer ? 'issuer' : 'client id'} yet; run \`seed-mcp login --profile ${settings.profile} …\` first, or add SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID to the env below\n`,
+          );
         }
         if (!opts.install) {
           writeJson(ctx, { mcpServers: { [name]: entry } });
           return 0;
         }
         const r = await installClaudeEntry(opts.file ?? claudeConfigPath(ctx.env), name, entry);
-        ctx.stdout.write(`${r.replaced ? 'Updated' : 'Added'} "${r.name}" in ${r.path}${r.backup ? ` (previous file kept as ${r.backup})` : ''}. Restart Claude Desktop to use it.\n`);
+        ctx.stdout.write(
+          `${r.replaced ? 'Updated' : 'Added'} "${r.name}" in ${r.path}${r.backup ? ` (previous file kept as ${r.backup})` : ''}. Restart Claude Desktop to use it.\n`,
+        );
         return 0;
       });
     });
   config
     .command('check')
     .description('validate the cloud-mode configuration (environment and NAME_FILE secrets) and print the effective one, secrets redacted; exit 2 when invalid')
-    .addHelpText('after', '\nExamples:\n  $ OIDC_ISSUER=https://login.example.com OIDC_AUDIENCE=api://seed seed-mcp config check\n  $ docker run --env-file prod.env seed-mcp config check\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ OIDC_ISSUER=https://login.example.com OIDC_AUDIENCE=api://seed seed-mcp config check\n  $ docker run --env-file prod.env seed-mcp config check\n',
+    )
     .action(async () => {
       await run(false, () => checkCloudConfig(ctx));
     });

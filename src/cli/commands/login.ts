@@ -88,7 +88,9 @@ Examples:
                 : `Open this URL in a browser to sign in:\n  ${e.url}\nWaiting for the sign-in to finish (Ctrl-C to cancel)…\n`,
             );
           } else if (e.type === 'device') {
-            ctx.stderr.write(`To sign in, open ${e.verificationUri} and enter the code ${e.userCode}\n${e.verificationUriComplete ? `  (or open ${e.verificationUriComplete})\n` : ''}Waiting for approval (code valid ${Math.round(e.expiresIn / 60)} min; Ctrl-C to cancel)…\n`);
+            ctx.stderr.write(
+              `To sign in, open ${e.verificationUri} and enter the code ${e.userCode}\n${e.verificationUriComplete ? `  (or open ${e.verificationUriComplete})\n` : ''}Waiting for approval (code valid ${Math.round(e.expiresIn / 60)} min; Ctrl-C to cancel)…\n`,
+            );
           }
         };
         const result = await login(input, { store, browser, logger: ctx.logger, onProgress, signal: ctx.signal });

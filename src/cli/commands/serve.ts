@@ -37,8 +37,14 @@ export function registerServe(program: Command, ctx: CliContext, run: RunFn, ver
     .command('serve')
     .description('stdio MCP server for Claude Desktop and other MCP hosts; with --upstream, a bridge to a remote MCP server')
     .option('--upstream <url>', 'remote MCP server (Streamable HTTP) to bridge to with the bearer token (env SEED_MCP_UPSTREAM)')
-    .addOption(new Option('--login <mode>', 'when no token is usable: open one browser sign-in, or answer with the command to run').choices(['browser', 'never']).default('browser'))
-    .addOption(new Option('--grant <grant>', 'client_credentials: mint a service token with the client secret (no browser)').choices(['authorization_code', 'client_credentials']).default('authorization_code'))
+    .addOption(
+      new Option('--login <mode>', 'when no token is usable: open one browser sign-in, or answer with the command to run').choices(['browser', 'never']).default('browser'),
+    )
+    .addOption(
+      new Option('--grant <grant>', 'client_credentials: mint a service token with the client secret (no browser)')
+        .choices(['authorization_code', 'client_credentials'])
+        .default('authorization_code'),
+    )
     .option('--header <name:value>', 'static header for every upstream request (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--issuer <url>', 'issuer (env SEED_MCP_ISSUER; default: the profile saved by login)')
     .option('--client-id <id>', 'client id (env SEED_MCP_CLIENT_ID)')

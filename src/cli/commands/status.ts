@@ -17,7 +17,9 @@ export function registerStatus(program: Command, ctx: CliContext, run: RunFn): v
         if (opts.json) {
           writeJson(ctx, s);
         } else if (!s.signedIn) {
-          ctx.stdout.write(`Not signed in (profile ${s.profile}). Tokens would be stored in ${s.store.location}.\n  → run \`seed-mcp login${s.profile !== 'default' ? ` --profile ${s.profile}` : ''}\`\n`);
+          ctx.stdout.write(
+            `Not signed in (profile ${s.profile}). Tokens would be stored in ${s.store.location}.\n  → run \`seed-mcp login${s.profile !== 'default' ? ` --profile ${s.profile}` : ''}\`\n`,
+          );
         } else {
           const expiry = s.expiresAt ? formatExpiry(Date.parse(s.expiresAt) / 1000) : 'no expiry given';
           ctx.stdout.write(

@@ -22,8 +22,7 @@ export async function renderLogin(stream: NodeJS.WritableStream) {
       <Spinner type="dots" /> {label}
     </Text>
   );
-  const mount = (event?: LoginProgress) =>
-    render(<Waiting label={labelFor(event)} />, { stdout: stream as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false });
+  const mount = (event?: LoginProgress) => render(<Waiting label={labelFor(event)} />, { stdout: stream as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false });
   let instance = mount();
   const stop = async () => {
     instance.clear();
@@ -36,9 +35,13 @@ export async function renderLogin(stream: NodeJS.WritableStream) {
         instance.clear();
         instance.unmount();
         if (event.type === 'authorize') {
-          stream.write(`${event.browserOpened ? 'Opened the browser to sign in. If it did not open, visit:' : 'Open this URL in a browser to sign in:'}\n\x1b[36m${event.url}\x1b[39m\n`);
+          stream.write(
+            `${event.browserOpened ? 'Opened the browser to sign in. If it did not open, visit:' : 'Open this URL in a browser to sign in:'}\n\x1b[36m${event.url}\x1b[39m\n`,
+          );
         } else {
-          stream.write(`Open \x1b[1m${event.verificationUri}\x1b[22m and enter the code \x1b[1;36m${event.userCode}\x1b[0m\n${event.verificationUriComplete ? `  (or open ${event.verificationUriComplete})\n` : ''}`);
+          stream.write(
+            `Open \x1b[1m${event.verificationUri}\x1b[22m and enter the code \x1b[1;36m${event.userCode}\x1b[0m\n${event.verificationUriComplete ? `  (or open ${event.verificationUriComplete})\n` : ''}`,
+          );
         }
         instance = mount(event);
         return;

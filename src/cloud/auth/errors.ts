@@ -36,8 +36,7 @@ const ACTIONS: Record<AuthErrorCode, string> = {
   INVALID_SIGNATURE: `Action: ${SIGN_IN_AGAIN}; if this persists, the token comes from an identity provider this server does not trust`,
   TOKEN_EXPIRED: 'Action: refresh the token or sign in again (seed-mcp login); check the clock of the machine that sent it',
   INVALID_AUDIENCE: "Action: get a token for this server's resource (seed-mcp login --resource <this server's URL>)",
-  INVALID_ISSUER:
-    'Action: sign in with an identity provider this server trusts (its /.well-known/oauth-protected-resource lists them)',
+  INVALID_ISSUER: 'Action: sign in with an identity provider this server trusts (its /.well-known/oauth-protected-resource lists them)',
   TOKEN_REVOKED: `Action: this token was revoked; ${SIGN_IN_AGAIN}`,
   INSUFFICIENT_SCOPE: 'Action: sign in again asking for the missing scopes (seed-mcp login --scope ...)',
   ACCESS_DENIED: 'Action: ask your administrator for access to this tool',

@@ -63,7 +63,12 @@ export async function fetchJson(url: string, options: FetchJsonOptions): Promise
 }
 
 /** The body as text, at most `maxBytes` (declared or read); `tooBig` is thrown past that. */
-export async function readCapped(res: Response, maxBytes: number, url: string, tooBig: () => Error = () => new Error(`${url} answered more than ${maxBytes} bytes`)): Promise<string> {
+export async function readCapped(
+  res: Response,
+  maxBytes: number,
+  url: string,
+  tooBig: () => Error = () => new Error(`${url} answered more than ${maxBytes} bytes`),
+): Promise<string> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await res.body?.cancel().catch(() => undefined);

@@ -175,9 +175,7 @@ export class JwksCache {
  */
 function publicSigningKeys(body: Record<string, unknown>, url: string): Jwk[] {
   if (!Array.isArray(body.keys)) throw new Error(`${url} is not a JWKS (no "keys" array)`);
-  return body.keys.filter(
-    (key): key is Jwk => !!key && typeof key === 'object' && typeof (key as Jwk).kty === 'string' && (key as Jwk).kty !== 'oct' && !('d' in key),
-  );
+  return body.keys.filter((key): key is Jwk => !!key && typeof key === 'object' && typeof (key as Jwk).kty === 'string' && (key as Jwk).kty !== 'oct' && !('d' in key));
 }
 
 /** A key's identity: its kid and public material (a kid reused for a new key counts as removed). */

@@ -22,19 +22,7 @@ export type { VerifiedToken } from './verified-token.js';
  * unsigned token is no token), every other algorithm, HMAC above all, as INVALID_SIGNATURE.
  * `Ed25519` is the fully-specified name of `EdDSA` over Ed25519 (RFC 9864).
  */
-export const ALLOWED_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-] as const;
+export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
 
 /** Longer than any access token an HTTP header can carry (Node's default limit is 16 KiB). */
 const MAX_TOKEN_LENGTH = 32 * 1024;
@@ -158,8 +146,7 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
         signal: closing.signal,
         onFetch: (result) => options.onJwksFetch?.(issuer, result),
         // A withdrawn key takes its tokens with it, cached or not.
-        onKeysRemoved: ({ kids, any }) =>
-          cache.deleteWhere((entry) => entry.issuer === issuer && (entry.kid === undefined ? any : kids.has(entry.kid))),
+        onKeysRemoved: ({ kids, any }) => cache.deleteWhere((entry) => entry.issuer === issuer && (entry.kid === undefined ? any : kids.has(entry.kid))),
       }),
     );
   }

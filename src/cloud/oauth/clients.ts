@@ -52,7 +52,8 @@ export function isLoopbackHttp(url: URL): boolean {
  * a code sent there could be read on the network or by another app.
  */
 export function checkRedirectUri(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) throw new ClientMetadataError('invalid_redirect_uri', 'each redirect URI must be a string of at most 2048 characters');
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048)
+    throw new ClientMetadataError('invalid_redirect_uri', 'each redirect URI must be a string of at most 2048 characters');
   let url: URL;
   try {
     url = new URL(value);
@@ -201,7 +202,12 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
       await response.body?.cancel().catch(() => {});
       throw new ClientMetadataError('invalid_client_metadata', `could not fetch the client metadata document ${clip(clientId)}: HTTP ${response.status}`);
     }
-    const text = await readCapped(response, maxBytes, clientId, () => new ClientMetadataError('invalid_client_metadata', `the client metadata document is larger than ${maxBytes} bytes`));
+    const text = await readCapped(
+      response,
+      maxBytes,
+      clientId,
+      () => new ClientMetadataError('invalid_client_metadata', `the client metadata document is larger than ${maxBytes} bytes`),
+    );
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -97,7 +97,9 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
     };
     const auth = (metadata?: OpenId.ServerMetadata) => {
       if (!options.clientSecret) return client.None();
-      const basic = options.authMethod ? options.authMethod === 'client_secret_basic' : (metadata?.token_endpoint_auth_methods_supported ?? ['client_secret_basic']).includes('client_secret_basic');
+      const basic = options.authMethod
+        ? options.authMethod === 'client_secret_basic'
+        : (metadata?.token_endpoint_auth_methods_supported ?? ['client_secret_basic']).includes('client_secret_basic');
       return basic ? client.ClientSecretBasic(options.clientSecret) : client.ClientSecretPost(options.clientSecret);
     };
     let found: OpenId.Configuration;
@@ -163,7 +165,12 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
     async exchangeCode(callbackUrl, { state, codeVerifier, resource }) {
       const { client, config: c } = await config();
       try {
-        const response = await client.authorizationCodeGrant(c, callbackUrl, { pkceCodeVerifier: codeVerifier, expectedState: state, idTokenExpected: false }, resource ? { resource } : undefined);
+        const response = await client.authorizationCodeGrant(
+          c,
+          callbackUrl,
+          { pkceCodeVerifier: codeVerifier, expectedState: state, idTokenExpected: false },
+          resource ? { resource } : undefined,
+        );
         return tokensOf(response);
       } catch (err) {
         throw failure('exchange the authorization code', err);

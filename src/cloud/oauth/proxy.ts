@@ -257,7 +257,15 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
       const scope = param(q, 'scope') ?? client.scope ?? defaultScope;
       const verifier = random(48);
       const id = random();
-      const tx: Transaction = { clientId: client.client_id, redirectUri, codeChallenge: challenge, ...(state !== undefined ? { state } : {}), scope, ...(resource ? { resource } : {}), verifier };
+      const tx: Transaction = {
+        clientId: client.client_id,
+        redirectUri,
+        codeChallenge: challenge,
+        ...(state !== undefined ? { state } : {}),
+        scope,
+        ...(resource ? { resource } : {}),
+        verifier,
+      };
       await store.set(`tx:${id}`, tx, TRANSACTION_TTL_MS);
       const prompt = param(q, 'prompt') ?? (scope.split(' ').includes('offline_access') ? 'consent' : undefined);
       const target = await idp.authorizationUrl({
@@ -303,7 +311,11 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
     let tokens: IdpTokens;
     try {
       // The IdP redirected to BASE_URL; the replica that answers may listen elsewhere.
-      tokens = await idp.exchangeCode(new URL(`${callbackUrl}${url.search}`), { state: state!, codeVerifier: tx.verifier, ...(options.idpResource ? { resource: options.idpResource } : {}) });
+      tokens = await idp.exchangeCode(new URL(`${callbackUrl}${url.search}`), {
+        state: state!,
+        codeVerifier: tx.verifier,
+        ...(options.idpResource ? { resource: options.idpResource } : {}),
+      });
     } catch (err) {
       logger.error(err instanceof Error ? err.message : String(err), { event: 'oauth_code_exchange_failed', client_id: tx.clientId });
       return back({ error: 'server_error', error_description: 'the identity provider did not accept the sign-in; try again' });
@@ -344,7 +356,8 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
         if (!PKCE.test(verifier) || sha256(verifier) !== grant.codeChallenge) throw new OAuthError('invalid_grant', 'the code_verifier does not match the code_challenge');
         const resource = param(params, 'resource');
         checkResource(resource);
-        if (resource !== undefined && grant.resource !== undefined && resource !== grant.resource) throw new OAuthError('invalid_target', 'the resource differs from the authorization request');
+        if (resource !== undefined && grant.resource !== undefined && resource !== grant.resource)
+          throw new OAuthError('invalid_target', 'the resource differs from the authorization request');
         await bindRefreshToken(grant.tokens, client.client_id);
         metrics?.oauthTokenExchange('authorization_code', 'success', (performance.now() - started) / 1000);
         logger.info('oauth tokens issued', { event: 'oauth_token', grant_type: 'authorization_code', client_id: client.client_id });
@@ -358,7 +371,10 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
         if (bound !== client.client_id) throw new OAuthError('invalid_grant', 'the refresh token is unknown here or was issued to another client');
         let tokens: IdpTokens;
         try {
-          tokens = await idp.refresh(refreshToken, { ...(param(params, 'scope') ? { scope: param(params, 'scope')! } : {}), ...(options.idpResource ? { resource: options.idpResource } : {}) });
+          tokens = await idp.refresh(refreshToken, {
+            ...(param(params, 'scope') ? { scope: param(params, 'scope')! } : {}),
+            ...(options.idpResource ? { resource: options.idpResource } : {}),
+          });
         } catch (err) {
           if (err instanceof IdpError && err.oauthError === 'invalid_grant') {
             await store.delete(`rt:${sha256(refreshToken)}`);
@@ -388,7 +404,16 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
       metrics?.dcrRegistration('failure');
       metrics?.rateLimitHit();
       const retry = Math.max(1, Math.ceil((window.resetAt - Date.now()) / 1000));
-      return json(res, 429, { error: 'rate_limited', error_description: `more than ${options.dcr.rateLimitMax} registrations from this address in an hour`, message: `Action: wait ${retry} s, or reuse the client you registered` }, { 'retry-after': String(retry) });
+      return json(
+        res,
+        429,
+        {
+          error: 'rate_limited',
+          error_description: `more than ${options.dcr.rateLimitMax} registrations from this address in an hour`,
+          message: `Action: wait ${retry} s, or reuse the client you registered`,
+        },
+        { 'retry-after': String(retry) },
+      );
     }
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json') throw new OAuthError('invalid_client_metadata', 'the registration request must be application/json');
@@ -467,7 +492,13 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
       if (route.cors) {
         res.setHeader('access-control-allow-origin', '*');
         if (req.method === 'OPTIONS') {
-          res.writeHead(204, { 'access-control-allow-methods': `${route.methods.join(', ')}, OPTIONS`, 'access-control-allow-headers': 'authorization, content-type, mcp-protocol-version', 'access-control-max-age': '600' }).end();
+          res
+            .writeHead(204, {
+              'access-control-allow-methods': `${route.methods.join(', ')}, OPTIONS`,
+              'access-control-allow-headers': 'authorization, content-type, mcp-protocol-version',
+              'access-control-max-age': '600',
+            })
+            .end();
           return true;
         }
       }
@@ -483,7 +514,16 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
           json(res, err.status, { error: err.error, error_description: err.description }, err.status === 401 ? { 'www-authenticate': 'Basic realm="seed-mcp"' } : {});
         } else if (isStoreUnavailable(err) || err instanceof IdpError) {
           logger.error(`oauth proxy: ${(err as Error).message}`, { event: 'oauth_unavailable' });
-          json(res, 503, { error: 'temporarily_unavailable', error_description: isStoreUnavailable(err) ? 'the shared state store is unavailable' : 'the identity provider cannot be reached', message: 'Action: retry in a moment; operators: check /health/ready' }, { 'retry-after': '5' });
+          json(
+            res,
+            503,
+            {
+              error: 'temporarily_unavailable',
+              error_description: isStoreUnavailable(err) ? 'the shared state store is unavailable' : 'the identity provider cannot be reached',
+              message: 'Action: retry in a moment; operators: check /health/ready',
+            },
+            { 'retry-after': '5' },
+          );
         } else {
           throw err;
         }

@@ -78,8 +78,7 @@ export function createBreaker(options: BreakerOptions): Breaker {
     if (current === 'open' && clock() - openedAt >= openMs) enter('half-open');
     return current;
   };
-  const refuse = (why: string) =>
-    Promise.reject(new StoreUnavailableError(`${name} circuit breaker open: ${why}`));
+  const refuse = (why: string) => Promise.reject(new StoreUnavailableError(`${name} circuit breaker open: ${why}`));
 
   return {
     state,

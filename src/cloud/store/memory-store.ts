@@ -183,7 +183,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
   };
 }
 
-
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`could not configure the memory store: ${name} must be a positive integer, got: ${value}`);
   return value;

@@ -10,14 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { BreakerState, Metrics } from '../../shared/metrics.js';
 import { createBreaker, type BreakerOptions } from './breaker.js';
-import {
-  StoreUnavailableError,
-  type SharedStore,
-  type StoreHealth,
-  type SubscribeHandlers,
-  type Subscription,
-  type WindowCount,
-} from './types.js';
+import { StoreUnavailableError, type SharedStore, type StoreHealth, type SubscribeHandlers, type Subscription, type WindowCount } from './types.js';
 import { toJson, ttl } from './values.js';
 import { parseRedisUrl, type RedisNode, type RedisTarget } from './redis-url.js';
 
@@ -451,4 +444,3 @@ function parseValue<T>(op: string, json: string | null): T | undefined {
     throw new Error(`could not ${op} the value: what Redis holds under the key is not JSON`);
   }
 }
-

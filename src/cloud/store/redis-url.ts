@@ -20,11 +20,7 @@ interface Credentials {
 
 /** What a `REDIS_URL` names. */
 export type RedisTarget = Credentials &
-  (
-    | { kind: 'standalone'; node: RedisNode; db: number }
-    | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; db: number }
-    | { kind: 'cluster'; nodes: RedisNode[] }
-  );
+  ({ kind: 'standalone'; node: RedisNode; db: number } | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; db: number } | { kind: 'cluster'; nodes: RedisNode[] });
 
 /**
  * Parses a `REDIS_URL`:

@@ -53,10 +53,14 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
     });
   }
   const unreachable = (url: string, err: unknown) =>
-    new SeedError('IDP_UNREACHABLE', `could not discover sign-in for ${resourceUrlText}: ${url} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`, {
-      hint: 'check the URL and the network (VPN, HTTPS_PROXY); or pass --issuer to skip discovery',
-      cause: err,
-    });
+    new SeedError(
+      'IDP_UNREACHABLE',
+      `could not discover sign-in for ${resourceUrlText}: ${url} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`,
+      {
+        hint: 'check the URL and the network (VPN, HTTPS_PROXY); or pass --issuer to skip discovery',
+        cause: err,
+      },
+    );
 
   const candidates: string[] = [];
   try {

@@ -94,7 +94,9 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
     }
     if (sdk && (err instanceof sdk.UnauthorizedError || (err instanceof sdk.SdkHttpError && (err.status === 401 || err.status === 403)))) {
       options.onUpstreamError?.('auth');
-      return new ToolError(`The upstream MCP server at ${url.origin} refused the token even after a refresh (${redact(err.message)}). Run \`seed-mcp login\` for this profile, or check that its audience matches the server (--resource).`);
+      return new ToolError(
+        `The upstream MCP server at ${url.origin} refused the token even after a refresh (${redact(err.message)}). Run \`seed-mcp login\` for this profile, or check that its audience matches the server (--resource).`,
+      );
     }
     const reason = networkReason(err);
     // Drop the connection: the next call connects again.
@@ -103,7 +105,9 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
     stale?.then((c) => c.close()).catch(() => {});
     if (reason) {
       options.onUpstreamError?.('unreachable');
-      return new ToolError(`Could not ${what}: the upstream MCP server at ${url.href} is unreachable (${reason}). It may be restarting; retry in a moment — seed-mcp reconnects by itself.`);
+      return new ToolError(
+        `Could not ${what}: the upstream MCP server at ${url.href} is unreachable (${reason}). It may be restarting; retry in a moment — seed-mcp reconnects by itself.`,
+      );
     }
     options.onUpstreamError?.('protocol');
     logger.warn(`upstream ${what} failed: ${redact((err as Error).message)}`);

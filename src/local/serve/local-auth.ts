@@ -57,20 +57,30 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
 
   async function noToken(err: SeedError, scopes?: string, signIn = true): Promise<never> {
     if (!signIn) {
-      throw new ToolError(`not signed in (profile ${profile}); the next tool call that needs your identity ${options.loginMode === 'never' || !options.starter ? `fails until you run \`${login}\`` : 'opens a browser sign-in'}`);
+      throw new ToolError(
+        `not signed in (profile ${profile}); the next tool call that needs your identity ${options.loginMode === 'never' || !options.starter ? `fails until you run \`${login}\`` : 'opens a browser sign-in'}`,
+      );
     }
     if (options.loginMode === 'never' || !options.starter) {
       const command = scopes ? `${login} --scope "${scopes}"` : login;
-      throw new ToolError(`seed-mcp ${scopes ? 'needs a new sign-in' : 'is not signed in'} (profile ${profile}): ${err.message}. Run \`${command}\` in a terminal, then retry this request.`);
+      throw new ToolError(
+        `seed-mcp ${scopes ? 'needs a new sign-in' : 'is not signed in'} (profile ${profile}): ${err.message}. Run \`${command}\` in a terminal, then retry this request.`,
+      );
     }
     const started = await options.starter.start(scopes);
     switch (started) {
       case 'started':
-        throw new ToolError(`Sign-in required: a browser window opened to sign in${options.issuer ? ` at ${options.issuer}` : ''} (profile ${profile}). Finish signing in there, then retry this request.`);
+        throw new ToolError(
+          `Sign-in required: a browser window opened to sign in${options.issuer ? ` at ${options.issuer}` : ''} (profile ${profile}). Finish signing in there, then retry this request.`,
+        );
       case 'recent':
-        throw new ToolError(`Sign-in in progress: finish signing in in the browser window seed-mcp opened (profile ${profile}), or run \`${login}\` in a terminal, then retry this request.`);
+        throw new ToolError(
+          `Sign-in in progress: finish signing in in the browser window seed-mcp opened (profile ${profile}), or run \`${login}\` in a terminal, then retry this request.`,
+        );
       default:
-        throw new ToolError(`seed-mcp does not know your identity provider (profile ${profile}): run \`seed-mcp login --issuer URL --client-id ID --profile ${profile}\` once, or set SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID in this server's env, then retry.`);
+        throw new ToolError(
+          `seed-mcp does not know your identity provider (profile ${profile}): run \`seed-mcp login --issuer URL --client-id ID --profile ${profile}\` once, or set SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID in this server's env, then retry.`,
+        );
     }
   }
 
@@ -101,7 +111,9 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
       const tries = (stepUps.get(union) ?? 0) + 1;
       stepUps.set(union, tries);
       if (tries > MAX_STEP_UPS) {
-        throw new ToolError(`The server still refuses this request after ${MAX_STEP_UPS} sign-ins with the scopes "${union}" (insufficient_scope). Ask its operator to grant you access.`);
+        throw new ToolError(
+          `The server still refuses this request after ${MAX_STEP_UPS} sign-ins with the scopes "${union}" (insufficient_scope). Ask its operator to grant you access.`,
+        );
       }
       logger.info(`the upstream asks for scopes "${requiredScope ?? ''}"; signing in again for "${union}"`);
       // A sign-in elsewhere (another serve process, a terminal) may already have them.

@@ -88,7 +88,8 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
         logger,
         signal: options.signal,
         onProgress: (e) => {
-          if (e.type === 'authorize') logger.info(`sign-in required for profile ${settings.profile}: ${e.browserOpened ? 'opened the browser; if it did not open, visit' : 'open'} ${e.url}`);
+          if (e.type === 'authorize')
+            logger.info(`sign-in required for profile ${settings.profile}: ${e.browserOpened ? 'opened the browser; if it did not open, visit' : 'open'} ${e.url}`);
         },
       },
     )

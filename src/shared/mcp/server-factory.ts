@@ -109,7 +109,12 @@ export function createServerFactory(options: ServerFactoryOptions): () => Server
       const { name } = request.params;
       if (runner.has(name)) {
         const args = (request.params.arguments ?? {}) as Record<string, unknown>;
-        return runner.call(name, args, callerResolver((o) => options.callerFrom(ctx, o)), ctx.mcpReq.signal);
+        return runner.call(
+          name,
+          args,
+          callerResolver((o) => options.callerFrom(ctx, o)),
+          ctx.mcpReq.signal,
+        );
       }
       if (!upstream) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown tool: ${name}`);
       const started = performance.now();

@@ -8,8 +8,7 @@ export function getProcessTool(library: DocumentLibrary): ToolDefinition {
     kind: 'process',
     name: 'get_process',
     title: 'Get a process',
-    description:
-      'Returns one process by its id (as listed by list_processes or found by search_processes): title, description, last update and the full Markdown text.',
+    description: 'Returns one process by its id (as listed by list_processes or found by search_processes): title, description, last update and the full Markdown text.',
     idDescription: 'The process id from list_processes or search_processes, e.g. "change-management".',
     scope: 'process.read',
     listTool: 'list_processes',

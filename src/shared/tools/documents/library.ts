@@ -186,7 +186,10 @@ export function createDocumentLibrary(dir: string, kind: DocumentKind, options: 
         length += bytesRead;
       }
       if (length > maxFileBytes) return undefined;
-      const content = buf.subarray(0, length).toString('utf8').replace(/^\uFEFF/, '');
+      const content = buf
+        .subarray(0, length)
+        .toString('utf8')
+        .replace(/^\uFEFF/, '');
       const parsed = parse(content, entry.id.slice(entry.id.lastIndexOf('/') + 1));
       parsed.updatedAt = stats.mtime.toISOString();
       parsed.bytes = length;
@@ -266,7 +269,10 @@ export function checkToolArgs(args: unknown, allowed: readonly string[], tool: s
   if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new ToolError(`${tool}: the arguments must be an object.`);
   const unknown = Object.keys(args).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
-    const names = unknown.slice(0, 3).map((k) => JSON.stringify(k.slice(0, 40))).join(', ');
+    const names = unknown
+      .slice(0, 3)
+      .map((k) => JSON.stringify(k.slice(0, 40)))
+      .join(', ');
     const takes = allowed.length ? `it takes only ${allowed.join(', ')}` : 'it takes no arguments';
     throw new ToolError(`${tool}: unknown argument${unknown.length > 1 ? 's' : ''} ${names}; ${takes}.`);
   }

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../src/shared/metrics.js';
+import { createMetrics } from '../src/cloud/metrics.js';
 import { ROOT, runCli, startCli, tempDirs } from './support/cli.js';
 
 const newDir = tempDirs('seed-mcp-deploy-');

@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { metricsHandler } from '../src/shared/metrics-http.js';
-import { createMetrics, MAX_TOOL_LABELS, routeLabel, type Metrics } from '../src/shared/metrics.js';
+import { metricsHandler } from '../src/cloud/http/metrics-route.js';
+import { createMetrics, MAX_TOOL_LABELS, routeLabel, type Metrics } from '../src/cloud/metrics.js';
 
 // ---------------------------------------------------------------------------------------------
 // A small parser of the text exposition format (0.0.4)

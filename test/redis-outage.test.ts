@@ -14,7 +14,7 @@ import { createRedisStore } from '../src/cloud/store/redis-store.js';
 import { createRevocationList, RevocationUnavailableError, type RevocationList } from '../src/cloud/store/revocations.js';
 import { isStoreUnavailable, type SharedStore } from '../src/cloud/store/types.js';
 import { createLogger } from '../src/shared/logger.js';
-import { createMetrics, type Metrics } from '../src/shared/metrics.js';
+import { createMetrics, type Metrics } from '../src/cloud/metrics.js';
 import { dedicatedRedis, type DedicatedRedis } from './support/redis.js';
 
 const PASSWORD = 'p@ss#w/rd:%x';

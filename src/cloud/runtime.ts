@@ -1,5 +1,5 @@
 import { silentLogger, type Logger } from '../shared/logger.js';
-import { createMetrics, type Metrics } from '../shared/metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { documentTools } from '../shared/tools/documents/index.js';
 import { builtinTools } from '../shared/tools/registry.js';
 import type { ToolDefinition } from '../shared/tools/types.js';

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
+import type { Metrics } from './metrics.js';
 import { createServerFactory, createToolRunner, type ServerFactoryOptions } from '../shared/mcp/server-factory.js';
 import { ToolError, type Caller, type ToolDefinition } from '../shared/tools/types.js';
 import { sendAuthFailure, type AuthFailure } from './challenge.js';
@@ -78,7 +78,7 @@ function missingScopes(tool: ToolDefinition, scopes: readonly string[]): string[
  */
 export async function startCloudServer(options: CloudServerOptions): Promise<CloudServer> {
   const { config, validator, logger, metrics } = options;
-  const serveMetrics = metrics && config.metrics.enabled ? (await import('../shared/metrics-http.js')).metricsHandler(metrics, { token: config.metrics.token }) : undefined;
+  const serveMetrics = metrics && config.metrics.enabled ? (await import('./http/metrics-route.js')).metricsHandler(metrics, { token: config.metrics.token }) : undefined;
   const [{ createMcpHandler, isInitializeRequest }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
   const baseUrl = config.baseUrl.replace(/\/$/, '');
   const resource = config.audiences[0] ?? `${baseUrl}${MCP_PATH}`;

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from '@modelcontextprotocol/server';
 import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
+import type { Metrics } from './metrics.js';
 import type { SharedStore } from './store/types.js';
+import { STORE_CHANNELS, STORE_KEYS } from './store/keys.js';
 
 interface Session {
   /** When the shared record's TTL was last renewed. */
@@ -39,7 +40,6 @@ interface SessionRecord {
 }
 
 /** Where a replica that ended another's session tells it to close. */
-const CLOSED_CHANNEL = 'sessions:closed';
 
 /** How often a request refreshes its session record's TTL, at most. */
 const RECORD_TOUCH_MS = 60_000;
@@ -56,19 +56,19 @@ export function createSessions(options: SessionOptions) {
   const ttlMs = options.ttlSec * 1000;
   // The record is a convenience for other replicas: its trouble never fails this replica's session.
   const writeRecord = (id: string, owner: string) =>
-    void store?.set(`session:${id}`, { owner } satisfies SessionRecord, ttlMs).catch((err: Error) => logger.debug(`could not store a session record: ${err.message}`));
+    void store?.set(STORE_KEYS.session(id), { owner } satisfies SessionRecord, ttlMs).catch((err: Error) => logger.debug(`could not store a session record: ${err.message}`));
 
   async function close(id: string, status: 'closed' | 'expired' | 'evicted'): Promise<void> {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
     metrics?.sessionClosed(status);
-    void store?.delete(`session:${id}`).catch(() => {});
+    void store?.delete(STORE_KEYS.session(id)).catch(() => {});
     await s.transport.close().catch(() => {});
     await s.server.close().catch(() => {});
   }
 
-  const subscription = store?.subscribe(CLOSED_CHANNEL, { message: (id) => void close(id, 'closed') }).catch((err: Error) => {
+  const subscription = store?.subscribe(STORE_CHANNELS.sessionClosed, { message: (id) => void close(id, 'closed') }).catch((err: Error) => {
     logger.debug(`could not subscribe to session closings: ${err.message}`);
     return undefined;
   });
@@ -128,13 +128,13 @@ export function createSessions(options: SessionOptions) {
      */
     async ownedElsewhere(id: string, owner: string): Promise<boolean> {
       if (!store || sessions.has(id)) return false;
-      const record = await store.get<SessionRecord>(`session:${id}`).catch(() => undefined);
+      const record = await store.get<SessionRecord>(STORE_KEYS.session(id)).catch(() => undefined);
       return record?.owner === owner;
     },
     /** Ends a session opened on another replica (DELETE): its record goes, and that replica closes it. */
     async forget(id: string): Promise<void> {
-      await store?.delete(`session:${id}`);
-      await store?.publish(CLOSED_CHANNEL, id).catch(() => {});
+      await store?.delete(STORE_KEYS.session(id));
+      await store?.publish(STORE_CHANNELS.sessionClosed, id).catch(() => {});
     },
     async closeAll(): Promise<void> {
       clearInterval(sweep);

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readCapped } from '../auth/fetch-json.js';
 import type { SharedStore } from '../store/types.js';
+import { STORE_KEYS } from '../store/keys.js';
 
 /** A client as the proxy keeps it. */
 export interface OAuthClient {
@@ -225,7 +226,7 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
     const maxAge = /max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '')?.[1];
     const ttl = Math.max(30, Math.min(cacheSec, maxAge !== undefined ? Number(maxAge) : cacheSec));
     const client: OAuthClient = { ...metadata, client_id: clientId, source: 'metadata-document' };
-    await store.set(`cimd:${clientId}`, client, ttl * 1000);
+    await store.set(STORE_KEYS.clientMetadataDocument(clientId), client, ttl * 1000);
     return client;
   }
 
@@ -241,13 +242,13 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
         ...(secret ? { secret_hash: sha256(secret) } : {}),
         source: 'registration',
       };
-      await store.set(`client:${client_id}`, client, options.ttlSec * 1000);
+      await store.set(STORE_KEYS.client(client_id), client, options.ttlSec * 1000);
       return { client, ...(secret ? { secret } : {}) };
     },
     async find(clientId) {
       if (typeof clientId !== 'string' || clientId.length === 0 || clientId.length > 2048) return undefined;
-      if (isMetadataDocumentId(clientId)) return (await store.get<OAuthClient>(`cimd:${clientId}`)) ?? fetchDocument(clientId);
-      return store.get<OAuthClient>(`client:${clientId}`);
+      if (isMetadataDocumentId(clientId)) return (await store.get<OAuthClient>(STORE_KEYS.clientMetadataDocument(clientId))) ?? fetchDocument(clientId);
+      return store.get<OAuthClient>(STORE_KEYS.client(clientId));
     },
   };
 }

@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../shared/logger.js';
-import type { Metrics } from '../../shared/metrics.js';
+import type { Metrics } from '../metrics.js';
 import type { TokenValidator } from '../auth/validator.js';
 import { clientIp } from '../rate-limit.js';
 import { isStoreUnavailable, type SharedStore } from '../store/types.js';

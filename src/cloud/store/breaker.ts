@@ -3,7 +3,7 @@
  * failures it stops calling for a while and rejects at once, so that a dead backend costs a
  * request nothing instead of a command timeout each, and a struggling one gets room to recover.
  */
-import type { BreakerState } from '../../shared/metrics.js';
+import type { BreakerState } from '../metrics.js';
 import { StoreUnavailableError } from './types.js';
 
 export interface BreakerOptions {

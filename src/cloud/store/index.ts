@@ -3,7 +3,7 @@
  * Redis when `REDIS_URL` is set, else memory.
  */
 import type { Logger } from '../../shared/logger.js';
-import type { Metrics } from '../../shared/metrics.js';
+import type { Metrics } from '../metrics.js';
 import { createMemoryStore } from './memory-store.js';
 import { createRedisStore } from './redis-store.js';
 import type { SharedStore } from './types.js';

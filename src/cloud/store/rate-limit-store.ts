@@ -9,8 +9,7 @@
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { RateLimitStore } from '../rate-limit.js';
 import { isStoreUnavailable, type SharedStore } from './types.js';
-
-const KEY_PREFIX = 'rl:';
+import { STORE_KEYS } from './keys.js';
 
 export interface SharedRateLimitStoreOptions {
   /** Counts while the shared store cannot answer: this replica's own (`createMemoryRateLimitStore()`). */
@@ -35,7 +34,7 @@ export function createSharedRateLimitStore(store: SharedStore, options: SharedRa
   return {
     async hit(key, windowMs, now) {
       try {
-        const counted = await store.hit(KEY_PREFIX + key, windowMs);
+        const counted = await store.hit(STORE_KEYS.rateLimit(key), windowMs);
         if (degraded) {
           degraded = false;
           logger.info('rate limiting: shared counters are back');

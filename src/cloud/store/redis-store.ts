@@ -8,7 +8,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { silentLogger, type Logger } from '../../shared/logger.js';
-import type { BreakerState, Metrics } from '../../shared/metrics.js';
+import type { BreakerState, Metrics } from '../metrics.js';
 import { createBreaker, type BreakerOptions } from './breaker.js';
 import { StoreUnavailableError, type SharedStore, type StoreHealth, type SubscribeHandlers, type Subscription, type WindowCount } from './types.js';
 import { toJson, ttl } from './values.js';

@@ -7,19 +7,20 @@
  * once; a reload on `resumed`, and every `resyncMs`, catches what a lost message missed.
  */
 import { silentLogger, type Logger } from '../../shared/logger.js';
+import { CloudError } from '../errors.js';
 import { isStoreUnavailable, type SharedStore, type Subscription } from './types.js';
+import { STORE_CHANNELS, STORE_KEYS } from './keys.js';
 
-const KEY_PREFIX = 'revoked:';
-const CHANNEL = 'revocations';
 /** First wait before retrying a failed reload; it doubles up to `resyncMs`. */
 const RETRY_MIN_MS = 250;
 
 /** The mirror cannot vouch for a token now (never loaded, or its subscription is down), and the list fails closed. */
-export class RevocationUnavailableError extends Error {
+export class RevocationUnavailableError extends CloudError<'REVOCATION_UNAVAILABLE'> {
   override readonly name = 'RevocationUnavailableError';
-  readonly code = 'REVOCATION_UNAVAILABLE';
   constructor(message = 'could not check revocation: the revocation list is not in sync with the shared store') {
-    super(message);
+    super('REVOCATION_UNAVAILABLE', 'the revocation list cannot be checked right now');
+    // For the operator's log; the description above is what the caller sees.
+    this.message = message;
   }
 }
 
@@ -126,7 +127,7 @@ export function createRevocationList(store: SharedStore, options: RevocationList
 
   async function subscribe(): Promise<void> {
     if (subscription || closed) return;
-    subscribing ??= store.subscribe(CHANNEL, handlers).then(
+    subscribing ??= store.subscribe(STORE_CHANNELS.revocations, handlers).then(
       (s) => {
         subscribing = undefined;
         if (closed) return void s.close();
@@ -146,10 +147,10 @@ export function createRevocationList(store: SharedStore, options: RevocationList
   async function loadOnce(): Promise<void> {
     await subscribe();
     const began = epoch;
-    const entries = await store.entries<number>(KEY_PREFIX);
+    const entries = await store.entries<number>(STORE_KEYS.revokedPrefix);
     const now = clock();
     for (const [id, until] of mirror) if (until <= now) mirror.delete(id);
-    for (const [key, exp] of entries) if (typeof exp === 'number') remember(key.slice(KEY_PREFIX.length), exp);
+    for (const [key, exp] of entries) if (typeof exp === 'number') remember(key.slice(STORE_KEYS.revokedPrefix.length), exp);
     if (epoch !== began || !live || closed) return;
     if (!synced || failing) logger.info('revocations: in sync with the shared store', { entries: mirror.size });
     synced = true;
@@ -224,9 +225,9 @@ export function createRevocationList(store: SharedStore, options: RevocationList
       const ttlMs = expiresAtSec * 1000 + toleranceMs - clock();
       // Already past any use: nothing to share.
       if (ttlMs <= 0) return;
-      await store.set(KEY_PREFIX + id, expiresAtSec, ttlMs);
+      await store.set(STORE_KEYS.revoked(id), expiresAtSec, ttlMs);
       try {
-        await store.publish(CHANNEL, JSON.stringify({ id, exp: expiresAtSec }));
+        await store.publish(STORE_CHANNELS.revocations, JSON.stringify({ id, exp: expiresAtSec }));
       } catch (err) {
         // Stored: the other replicas see it at their next resync instead of at once.
         if (!isStoreUnavailable(err)) throw err;

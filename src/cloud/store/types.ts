@@ -13,7 +13,7 @@
  * Each caller decides whether that fails open or closed, and says so where it decides.
  */
 
-import type { BreakerState } from '../../shared/metrics.js';
+import type { BreakerState } from '../metrics.js';
 
 /** The backend cannot answer now: Redis unreachable, slow, or its circuit breaker open. */
 export class StoreUnavailableError extends Error {

@@ -1,11 +1,12 @@
 /**
- * The one metrics layer of seed-mcp, shared by `serve` (local) and `cloud`: the Prometheus metrics
+ * The metrics layer of `seed-mcp cloud`: the Prometheus metrics
  * of the product contract (DESIGN.md, "Metrics"), whose names existing dashboards and alert rules
  * use, behind small typed recording methods. Callers never touch prom-client and never choose a
  * label value: every value passes through a closed set here (or, for tool and breaker names, a
  * capped one), so no token, user id or raw path can become a label and cardinality stays bounded.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AUTH_FAILURE_CODES } from './errors.js';
 
 /** The value a label takes when what the caller passed is outside its closed set. */
 export const OTHER = 'other';
@@ -29,19 +30,8 @@ export type RouteLabel = (typeof ROUTE_LABELS)[number] | typeof OTHER;
 /** Method labels; anything else is `OTHER`. */
 export const METHOD_LABELS = ['GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'OPTIONS', 'HEAD'] as const;
 
-/** The contract's authentication codes, the `code` label of a failed attempt. */
-export const AUTH_CODE_LABELS = [
-  'MISSING_AUTHORIZATION',
-  'INVALID_TOKEN',
-  'INVALID_SIGNATURE',
-  'TOKEN_EXPIRED',
-  'INVALID_AUDIENCE',
-  'INVALID_ISSUER',
-  'TOKEN_REVOKED',
-  'INSUFFICIENT_SCOPE',
-  'ACCESS_DENIED',
-  'RATE_LIMITED',
-] as const;
+/** The contract's authentication codes, the `code` label of a failed attempt: derived from the error table. */
+export const AUTH_CODE_LABELS: readonly string[] = AUTH_FAILURE_CODES;
 
 /** OAuth grant types counted by name; anything else is `other`. */
 export const GRANT_TYPE_LABELS = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;

@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics.js';
 
 export interface MetricsHandlerOptions {
   /** The bearer token a scraper must send; absent = no authentication. */

@@ -1,0 +1,35 @@
+/**
+ * Every key and channel name seed-mcp uses in the shared store, defined once. The store adds
+ * `REDIS_KEY_PREFIX` in front of each; values that come from outside (codes, tokens, IP
+ * addresses) are hashed before they become part of a key.
+ */
+export const STORE_KEYS = {
+  /** A registered (RFC 7591) client, by its client id. */
+  client: (clientId: string) => `client:${clientId}`,
+  /** A client ID metadata document, cached, by its URL. */
+  clientMetadataDocument: (url: string) => `cimd:${url}`,
+  /** An authorization waiting at the IdP, by the proxy's `state`. */
+  transaction: (state: string) => `tx:${state}`,
+  /** A one-time code of the proxy, by sha256(code). */
+  code: (codeHash: string) => `code:${codeHash}`,
+  /** The client a refresh token was issued to, by sha256(refresh token). */
+  refreshToken: (tokenHash: string) => `rt:${tokenHash}`,
+  /** The registration counter of one address, by sha256(IP). */
+  registrations: (ipHash: string) => `dcr:${ipHash}`,
+  /** A revoked access token, by its id. */
+  revoked: (tokenId: string) => `revoked:${tokenId}`,
+  /** The prefix of every revoked token (the mirror's reload scans it). */
+  revokedPrefix: 'revoked:',
+  /** An MCP rate-limit window, by its limiter key. */
+  rateLimit: (key: string) => `rl:${key}`,
+  /** The owner of an initialize-era MCP session, by session id. */
+  session: (sessionId: string) => `session:${sessionId}`,
+} as const;
+
+/** Every pub/sub channel. */
+export const STORE_CHANNELS = {
+  /** Revoked token ids, so each replica's mirror learns at once. */
+  revocations: 'revocations',
+  /** Closed session ids, so the replica that holds a session closes it. */
+  sessionClosed: 'sessions:closed',
+} as const;

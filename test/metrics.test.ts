@@ -117,8 +117,6 @@ const CONTRACT: Array<[name: string, type: 'counter' | 'gauge' | 'histogram', la
   ['oauth_token_exchanges_total', 'counter', 'grant_type,result'],
   ['oauth_token_exchange_duration_seconds', 'histogram', ''],
   ['dcr_registrations_total', 'counter', 'result'],
-  ['token_refresh_attempts_total', 'counter', 'result,type'],
-  ['token_refresh_duration_seconds', 'histogram', ''],
   ['jwks_refresh_total', 'counter', 'result'],
   ['jwks_cache_hits_total', 'counter', ''],
   ['jwks_cache_misses_total', 'counter', ''],
@@ -148,8 +146,6 @@ function recordEverything(m: Metrics): void {
   m.oauthTokenExchange('refresh_token', 'failure', 0.1);
   m.oauthTokenExchange('password', 'failure', 0.1);
   m.dcrRegistration('success');
-  m.tokenRefresh('proactive', 'success', 0.4);
-  m.tokenRefresh('reactive', 'failure', 1.2);
   m.jwksRefresh('success');
   m.jwksRefresh('failure');
   m.jwksCacheHit();
@@ -213,10 +209,6 @@ describe('createMetrics', () => {
     expect(valueOf(e, 'oauth_token_exchanges_total', { grant_type: 'other', result: 'failure' })).toBe(1);
     expect(valueOf(e, 'oauth_token_exchange_duration_seconds_count')).toBe(3);
     expect(valueOf(e, 'dcr_registrations_total', { result: 'success' })).toBe(1);
-
-    expect(valueOf(e, 'token_refresh_attempts_total', { type: 'proactive', result: 'success' })).toBe(1);
-    expect(valueOf(e, 'token_refresh_attempts_total', { type: 'reactive', result: 'failure' })).toBe(1);
-    expect(valueOf(e, 'token_refresh_duration_seconds_sum')).toBeCloseTo(1.6);
 
     expect(valueOf(e, 'jwks_refresh_total', { result: 'success' })).toBe(1);
     expect(valueOf(e, 'jwks_refresh_total', { result: 'failure' })).toBe(1);

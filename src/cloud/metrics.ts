@@ -4,6 +4,8 @@
  * use, behind small typed recording methods. Callers never touch prom-client and never choose a
  * label value: every value passes through a closed set here (or, for tool and breaker names, a
  * capped one), so no token, user id or raw path can become a label and cardinality stays bounded.
+ * The contract's `token_refresh_attempts_total` and `token_refresh_duration_seconds` are not here:
+ * they are the local bridge's (`seed-mcp serve --metrics-port`), which seed-mcp does not have.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AUTH_FAILURE_CODES } from './errors.js';
@@ -89,7 +91,6 @@ export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0
 
 export type Outcome = 'success' | 'failure';
 export type ToolStatus = 'success' | 'error';
-export type RefreshType = 'proactive' | 'reactive';
 /** How a session ended: closed by the client or at shutdown, idle-expired, evicted for capacity, or failed. */
 export type SessionEnd = 'closed' | 'expired' | 'evicted' | 'error';
 export type BreakerState = 'closed' | 'half-open' | 'open';
@@ -97,7 +98,6 @@ export type BreakerState = 'closed' | 'half-open' | 'open';
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 const OUTCOMES: ReadonlySet<string> = new Set<Outcome>(['success', 'failure']);
 const TOOL_STATUSES: ReadonlySet<string> = new Set<ToolStatus>(['success', 'error']);
-const REFRESH_TYPES: ReadonlySet<string> = new Set<RefreshType>(['proactive', 'reactive']);
 const SESSION_ENDS: ReadonlySet<string> = new Set<SessionEnd>(['closed', 'expired', 'evicted', 'error']);
 
 const EXACT_ROUTES: ReadonlySet<string> = new Set(ROUTE_LABELS);
@@ -198,8 +198,6 @@ export interface Metrics {
   jwksRefresh(result: Outcome): void;
   jwksCacheHit(): void;
   jwksCacheMiss(): void;
-  /** One token refresh: ahead of expiry (`proactive`) or after a 401 (`reactive`). */
-  tokenRefresh(type: RefreshType, result: Outcome, seconds: number): void;
   /** A session started: counted with status `created`, and active. */
   sessionOpened(): void;
   /** A session ended: counted with its status, and no longer active. */
@@ -323,18 +321,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['result'] as const,
     registers,
   });
-  const refreshTotal = new Counter({
-    name: 'token_refresh_attempts_total',
-    help: 'Token refresh attempts',
-    labelNames: ['type', 'result'] as const,
-    registers,
-  });
-  const refreshDuration = new Histogram({
-    name: 'token_refresh_duration_seconds',
-    help: 'Duration of token refreshes in seconds',
-    buckets,
-    registers,
-  });
   const jwksRefreshTotal = new Counter({
     name: 'jwks_refresh_total',
     help: 'JWKS refreshes of allowed issuers',
@@ -411,10 +397,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     jwksCacheMiss() {
       jwksMisses.inc();
-    },
-    tokenRefresh(type, result, seconds) {
-      refreshTotal.inc({ type: oneOf(type, REFRESH_TYPES), result: oneOf(result, OUTCOMES) });
-      if (isDuration(seconds)) refreshDuration.observe(seconds);
     },
     sessionOpened() {
       sessionsTotal.inc({ status: 'created' });

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
+import { ExpiringMap } from '../shared/expiring-map.js';
 
 /** Where the counters live: memory for one replica, Redis for several. */
 export interface RateLimitStore {
@@ -37,12 +38,6 @@ export type MemoryRateLimitStore = RateLimitStore & {
   close(): void;
 };
 
-interface Window {
-  readonly key: string;
-  count: number;
-  readonly resetAt: number;
-}
-
 /**
  * Fixed-window counters in a `Map`, for a single replica.
  *
@@ -62,54 +57,25 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
   const maxKeys = positiveInteger('maxKeys', options.maxKeys ?? 100_000);
   const sweepIntervalMs = positiveInteger('sweepIntervalMs', options.sweepIntervalMs ?? 60_000);
   const clock = options.now ?? Date.now;
-  const windows = new Map<string, Window>();
-  // Windows in the order they started, oldest from `head`; an entry is stale once its key has a
-  // newer window or is gone. Not `windows.keys().next()`: V8 walks every deleted slot at the front
-  // of a Map on each fresh iterator, which makes eviction O(n) per hit under a flood.
-  let started: Window[] = [];
-  let head = 0;
-  const isLive = (w: Window) => windows.get(w.key) === w;
-
-  const compact = () => {
-    started = started.slice(head).filter(isLive);
-    head = 0;
-  };
-  const sweep = () => {
-    const now = clock();
-    // Windows of different lengths may share the store, so resetAt does not follow start order:
-    // a full pass, O(n) once per interval.
-    for (const [key, w] of windows) if (w.resetAt <= now) windows.delete(key);
-    compact();
-  };
-  const timer = setInterval(sweep, sweepIntervalMs);
+  // Key → the count of its current window, which expires when the window ends. Past maxKeys the
+  // window that started first goes (a renewed window starts again at the back).
+  const windows = new ExpiringMap<string, number>({ now: clock, maxEntries: maxKeys });
+  const timer = setInterval(() => windows.sweep(), sweepIntervalMs);
   timer.unref();
 
   return {
     async hit(key, windowMs, now) {
-      const current = windows.get(key);
-      if (current && current.resetAt > now) {
-        current.count += 1;
-        return { count: current.count, resetAt: current.resetAt };
+      const current = windows.entry(key, now);
+      if (current) {
+        current.value += 1;
+        return { count: current.value, resetAt: current.expiresAt };
       }
-      const fresh: Window = { key, count: 1, resetAt: now + windowMs };
-      windows.set(key, fresh);
-      started.push(fresh);
-      // Every live window sits at or after `head`, so this finds one before running out.
-      while (windows.size > maxKeys && head < started.length) {
-        const oldest = started[head++] as Window;
-        if (isLive(oldest)) windows.delete(oldest.key);
-      }
-      // Stale entries (renewed windows) pile up between sweeps; dropping them once they outnumber
-      // the live ones keeps the queue within 2 × maxKeys at amortised O(1) per hit.
-      if (started.length - head > 2 * maxKeys || (head > 1024 && head * 2 > started.length)) compact();
-      return { count: fresh.count, resetAt: fresh.resetAt };
+      return { count: 1, resetAt: windows.setUntil(key, 1, now + windowMs).expiresAt };
     },
     size: () => windows.size,
     close() {
       clearInterval(timer);
       windows.clear();
-      started = [];
-      head = 0;
     },
   };
 }

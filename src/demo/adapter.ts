@@ -1,5 +1,6 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ExpiringMap } from '../shared/expiring-map.js';
 
 /** The storage interface oidc-provider asks of an adapter, one instance per model name. */
 export interface ProviderAdapter {
@@ -15,6 +16,10 @@ export interface ProviderAdapter {
 interface Entry {
   model: string;
   payload: Record<string, unknown>;
+}
+
+/** An entry in the file. */
+interface SavedEntry extends Entry {
   /** Epoch milliseconds; absent = no expiry. */
   expiresAt?: number;
 }
@@ -34,11 +39,13 @@ export interface FileAdapterStore {
  */
 export function createFileAdapterStore(path: string, options: { now?: () => number; onError?: (err: Error) => void } = {}): FileAdapterStore {
   const now = options.now ?? Date.now;
-  const entries = new Map<string, Entry>();
+  const entries = new ExpiringMap<string, Entry>({ now });
   try {
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Entry>;
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as Record<string, SavedEntry>;
     for (const [key, entry] of Object.entries(saved)) {
-      if (entry && typeof entry.model === 'string' && entry.payload && typeof entry.payload === 'object') entries.set(key, entry);
+      if (entry && typeof entry.model === 'string' && entry.payload && typeof entry.payload === 'object') {
+        entries.setUntil(key, { model: entry.model, payload: entry.payload }, typeof entry.expiresAt === 'number' ? entry.expiresAt : Infinity);
+      }
     }
   } catch {
     // No state yet, or a broken file: start empty (people sign in again).
@@ -47,12 +54,12 @@ export function createFileAdapterStore(path: string, options: { now?: () => numb
   let timer: NodeJS.Timeout | undefined;
   const write = () => {
     timer = undefined;
-    const t = now();
-    for (const [key, entry] of entries) if (entry.expiresAt !== undefined && entry.expiresAt <= t) entries.delete(key);
+    entries.sweep();
+    const saved = Array.from(entries.entries(), (e): [string, SavedEntry] => [e.key, Number.isFinite(e.expiresAt) ? { ...e.value, expiresAt: e.expiresAt } : e.value]);
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(Object.fromEntries(entries)), { mode: 0o600 });
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries(saved)), { mode: 0o600 });
       chmodSync(tmp, 0o600);
       renameSync(tmp, path);
     } catch (err) {
@@ -64,22 +71,10 @@ export function createFileAdapterStore(path: string, options: { now?: () => numb
     timer ??= setTimeout(write, 100).unref();
   };
 
-  const live = (key: string): Entry | undefined => {
-    const entry = entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt !== undefined && entry.expiresAt <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  };
   // Copies, so that nothing outside changes what is stored without an upsert.
   const copy = (entry: Entry | undefined) => (entry ? structuredClone(entry.payload) : undefined);
   const scan = (model: string, match: (payload: Record<string, unknown>) => boolean) => {
-    for (const key of entries.keys()) {
-      const entry = live(key);
-      if (entry?.model === model && match(entry.payload)) return entry;
-    }
+    for (const { value } of entries.entries()) if (value.model === model && match(value.payload)) return value;
     return undefined;
   };
 
@@ -88,11 +83,11 @@ export function createFileAdapterStore(path: string, options: { now?: () => numb
       const keyOf = (id: string) => `${model}:${id}`;
       return {
         async upsert(id, payload, expiresIn) {
-          entries.set(keyOf(id), { model, payload: structuredClone(payload), ...(typeof expiresIn === 'number' ? { expiresAt: now() + expiresIn * 1000 } : {}) });
+          entries.set(keyOf(id), { model, payload: structuredClone(payload) }, typeof expiresIn === 'number' ? expiresIn * 1000 : undefined);
           schedule();
         },
         async find(id) {
-          return copy(live(keyOf(id)));
+          return copy(entries.get(keyOf(id)));
         },
         async findByUserCode(userCode) {
           return copy(scan(model, (p) => p.userCode === userCode));
@@ -101,7 +96,7 @@ export function createFileAdapterStore(path: string, options: { now?: () => numb
           return copy(scan(model, (p) => p.uid === uid));
         },
         async consume(id) {
-          const entry = live(keyOf(id));
+          const entry = entries.get(keyOf(id));
           if (entry) {
             entry.payload.consumed = Math.floor(now() / 1000);
             schedule();
@@ -111,7 +106,7 @@ export function createFileAdapterStore(path: string, options: { now?: () => numb
           if (entries.delete(keyOf(id))) schedule();
         },
         async revokeByGrantId(grantId) {
-          for (const [key, entry] of entries) if (entry.model === model && entry.payload.grantId === grantId) entries.delete(key);
+          for (const { key, value } of entries.entries()) if (value.model === model && value.payload.grantId === grantId) entries.delete(key);
           schedule();
         },
       };

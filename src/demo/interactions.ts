@@ -1,5 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constantTimeEqual } from '../shared/crypto.js';
+import { HTML_PAGE_HEADERS } from '../shared/html.js';
+import { BodyTooLargeError, readRequestBody } from '../shared/http/read-body.js';
 import type { Logger } from '../shared/logger.js';
 import { consentPage, errorPage, loginPage } from './pages.js';
 
@@ -38,39 +40,21 @@ export interface InteractionProvider {
 const PATH_RE = /^\/interaction\/([A-Za-z0-9_-]{1,128})(\/abort)?$/;
 const MAX_FORM_BYTES = 16 * 1024;
 
-// No scripts on these pages, and no framing (clickjacking a sign-in page is the classic attack).
-// No form-action either: browsers apply it to the redirects that follow a submit, and this
-// flow ends on the CLI's loopback port.
-const PAGE_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-};
-
+// The shared page headers: no scripts on these pages, and no framing (clickjacking a sign-in page
+// is the classic attack). No form-action either: browsers apply it to the redirects that follow a
+// submit, and this flow ends on the CLI's loopback port.
 function send(res: ServerResponse, status: number, html: string): void {
-  res.writeHead(status, PAGE_HEADERS).end(html);
+  res.writeHead(status, HTML_PAGE_HEADERS).end(html);
 }
 
-function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_FORM_BYTES) chunks.push(c);
-    });
-    req.on('end', () => resolve(size > MAX_FORM_BYTES ? undefined : new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
-}
-
-/** Compares without an early exit, although the demo password is public: habits matter. */
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** The posted form; undefined when it is over {@link MAX_FORM_BYTES}. */
+async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+  try {
+    return new URLSearchParams((await readRequestBody(req, MAX_FORM_BYTES)).toString('utf8'));
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -136,7 +120,8 @@ export function createInteractionRoutes(provider: InteractionProvider, options: 
     if (prompt === 'login') {
       const login = form.get('login') ?? '';
       const password = form.get('password') ?? '';
-      if (!same(login, user.login) || !same(password, user.password)) {
+      // Compared in constant time, although the demo password is public: habits matter.
+      if (!constantTimeEqual(login, user.login) || !constantTimeEqual(password, user.password)) {
         logger.warn('wrong user name or password on the demo IdP', { event: 'demo_login_failed' });
         send(
           res,

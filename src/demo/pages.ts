@@ -4,14 +4,14 @@
  * `login`, `password`) and the device-flow form ids are oidc-provider's, so the project's scripted
  * browser and people's password managers both find their way.
  */
+import { escapeHtml, htmlPage } from '../shared/html.js';
 
 /** The name every page and log line of the demo carries. */
 export const DEMO_NAME = 'seed-mcp DEMO identity provider — not for production';
 
-const escapeHtml = (value: unknown) => String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
+// After htmlPage's base style: the body spans the window (for the banner), <main> is the column.
 const STYLE = `
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f4f5;color:#18181b}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:none;margin:0;padding:0;background:#f4f4f5;color:#18181b}
 .banner{background:#facc15;color:#422006;font-weight:700;text-align:center;padding:.6em 1em;letter-spacing:.02em}
 main{max-width:28em;margin:2em auto;background:#fff;padding:1.5em 2em;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
 h1{font-size:1.3em;margin-top:0}label{display:block;margin:.8em 0 .2em;font-weight:600}
@@ -24,9 +24,11 @@ ul{padding-left:1.2em}a{color:#2563eb}`;
 
 /** A whole page: the banner, a heading, and `body` (HTML the caller has escaped). */
 export function page(heading: string, body: string): string {
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(heading)} — ${escapeHtml(DEMO_NAME)}</title><style>${STYLE}</style></head>
-<body><div class="banner">${escapeHtml(DEMO_NAME)}</div><main><h1>${escapeHtml(heading)}</h1>${body}</main></body></html>`;
+  return htmlPage({
+    title: `${heading} — ${DEMO_NAME}`,
+    body: `<div class="banner">${escapeHtml(DEMO_NAME)}</div><main><h1>${escapeHtml(heading)}</h1>${body}</main>`,
+    style: STYLE,
+  });
 }
 
 export interface LoginPageInput {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SeedError } from '../shared/errors.js';
+import { escapeHtml, htmlPage } from '../shared/html.js';
 import { redact } from '../shared/redact.js';
 import { fromOAuthErrorCode } from './oidc/map-error.js';
 
@@ -22,13 +23,13 @@ export interface LoopbackServer {
   close(): Promise<void>;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
+/** The page of an outcome: its heading green on success, red otherwise. */
 function page(title: string, body: string, ok: boolean): string {
-  const color = ok ? '#1a7f37' : '#cf222e';
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>seed-mcp: ${escapeHtml(title)}</title>
-<style>body{font:16px system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1f2328}h1{font-size:1.3rem;color:${color}}</style></head>
-<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p></body></html>`;
+  return htmlPage({
+    title: `seed-mcp: ${title}`,
+    body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p>`,
+    style: `h1{color:${ok ? '#1a7f37' : '#cf222e'}}`,
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * issuer's cached JWKS (jws.ts says why not jose), with a bounded cache of verified tokens in
  * front.
  */
-import { createHash } from 'node:crypto';
+import { sha256Base64url } from '../../shared/crypto.js';
 import { authErrorOf, type AuthError } from './errors.js';
 import { JwksCache, UNKNOWN_KID_REFETCH_MS, type JwksStatus } from './jwks-cache.js';
 import { candidateKeys, decodeCompact, verifySignature, type VerificationKey } from './jws.js';
@@ -179,7 +179,7 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
       throw authErrorOf('INVALID_SIGNATURE', 'the token signature does not verify');
     }
     checkClaims(payload, accepted, Math.floor(now() / 1000), tolerance);
-    const verified = toVerifiedToken(payload, createHash('sha256').update(token).digest('base64url'));
+    const verified = toVerifiedToken(payload, sha256Base64url(token));
     return {
       token: verified,
       deadline: ((verified.expiresAt ?? 0) + tolerance) * 1000,

@@ -2,22 +2,14 @@
  * `GET /metrics`: the Prometheus text of a {@link Metrics}, behind an optional bearer token
  * (`METRICS_TOKEN`) so that a scraper, and only a scraper, reads it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constantTimeEqual } from '../../shared/crypto.js';
+import { bearerCredentials } from '../auth/parse-authorization.js';
 import type { Metrics } from '../metrics.js';
 
 export interface MetricsHandlerOptions {
   /** The bearer token a scraper must send; absent = no authentication. */
   token?: string;
-}
-
-/** A fixed-length digest, so that tokens of any length compare in constant time without leaking their length. */
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-
-/** The credentials of an `Authorization: Bearer <token>` value (scheme case-insensitive), else undefined. */
-function bearerOf(header: string | undefined): string | undefined {
-  const match = typeof header === 'string' ? /^\s*bearer\s+(\S+)\s*$/i.exec(header) : null;
-  return match?.[1];
 }
 
 function answer(res: ServerResponse, status: number, headers: Record<string, string>, body: string, head: boolean): void {
@@ -39,7 +31,7 @@ function answer(res: ServerResponse, status: number, headers: Record<string, str
  */
 export function metricsHandler(metrics: Metrics, options: MetricsHandlerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   if (options.token === '') throw new TypeError('could not create the metrics handler: the token is empty');
-  const expected = options.token === undefined ? undefined : digest(options.token);
+  const expected = options.token;
 
   return async (req, res) => {
     const head = req.method === 'HEAD';
@@ -48,10 +40,10 @@ export function metricsHandler(metrics: Metrics, options: MetricsHandlerOptions)
         answer(res, 405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }, 'could not serve metrics: use GET\n', false);
         return;
       }
-      if (expected) {
-        const presented = bearerOf(req.headers.authorization);
+      if (expected !== undefined) {
+        const presented = bearerCredentials(req.headers.authorization);
         // Always compare, even without credentials, so that both paths take the same time.
-        const ok = timingSafeEqual(digest(presented ?? ''), expected) && presented !== undefined;
+        const ok = constantTimeEqual(presented ?? '', expected) && presented !== undefined;
         if (!ok) {
           answer(
             res,

@@ -3,6 +3,7 @@
  * the contract of the Redis adapter where callers can tell (values copied through JSON, TTLs,
  * atomic `take`, fixed windows, publish/subscribe) so that code tested on one runs on the other.
  */
+import { ExpiringMap } from '../../shared/expiring-map.js';
 import type { SharedStore, SubscribeHandlers, Subscription, WindowCount } from './types.js';
 import { toJson, ttl } from './values.js';
 
@@ -13,13 +14,6 @@ export interface MemoryStoreOptions {
   sweepMs?: number;
   /** The most entries held at once; past it the one written first is dropped. Default 100,000. */
   maxEntries?: number;
-}
-
-interface Entry {
-  readonly key: string;
-  /** The value as JSON, parsed afresh on each read so that callers never share an object. */
-  json: string;
-  expiresAt: number;
 }
 
 /**
@@ -41,52 +35,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
   const clock = options.now ?? Date.now;
   const sweepMs = positiveInteger('sweepMs', options.sweepMs ?? 60_000);
   const maxEntries = positiveInteger('maxEntries', options.maxEntries ?? 100_000);
-  const entries = new Map<string, Entry>();
+  // Values as JSON, parsed afresh on each read so that callers never share an object. Written
+  // first, evicted first; the map keeps that O(1) under a flood of distinct keys.
+  const entries = new ExpiringMap<string, string>({ now: clock, maxEntries });
   const channels = new Map<string, Set<SubscribeHandlers>>();
-  // Entries in the order they were written, oldest from `head`; one is stale once its key holds a
-  // newer entry or is gone. Not `entries.keys().next()`: V8 walks every deleted slot at the front
-  // of a Map on each fresh iterator, which makes eviction O(n) per write under a flood.
-  let written: Entry[] = [];
-  let head = 0;
   let closed = false;
 
-  const isLive = (e: Entry) => entries.get(e.key) === e;
-  const compact = () => {
-    written = written.slice(head).filter(isLive);
-    head = 0;
-  };
-  const sweep = () => {
-    const now = clock();
-    for (const [key, e] of entries) if (e.expiresAt <= now) entries.delete(key);
-    compact();
-  };
-  const timer = setInterval(sweep, sweepMs);
+  const timer = setInterval(() => entries.sweep(), sweepMs);
   timer.unref();
 
-  /** The live entry of `key`, dropping it when expired. */
-  const live = (key: string): Entry | undefined => {
-    const e = entries.get(key);
-    if (e === undefined) return undefined;
-    if (e.expiresAt > clock()) return e;
-    entries.delete(key);
-    return undefined;
-  };
-  const write = (key: string, json: string, ttlMs: number): Entry => {
-    const e: Entry = { key, json, expiresAt: clock() + ttlMs };
-    // Deleted first so that the Map's order, like `written`, is the order of writing.
-    entries.delete(key);
-    entries.set(key, e);
-    written.push(e);
-    while (entries.size > maxEntries && head < written.length) {
-      const oldest = written[head++] as Entry;
-      if (isLive(oldest)) entries.delete(oldest.key);
-    }
-    // Stale entries (rewritten keys) pile up between sweeps: dropping them once they outnumber the
-    // live ones keeps the queue within 2 × maxEntries at amortised O(1) per write.
-    if (written.length - head > 2 * maxEntries || (head > 1024 && head * 2 > written.length)) compact();
-    return e;
-  };
-  const parse = <T>(e: Entry | undefined): T | undefined => (e === undefined ? undefined : (JSON.parse(e.json) as T));
+  const parse = <T>(json: string | undefined): T | undefined => (json === undefined ? undefined : (JSON.parse(json) as T));
 
   /** Runs `fn` unless the store is closed; async so that a throw becomes a rejection. */
   const op = async <T>(fn: () => T): Promise<T> => {
@@ -96,25 +54,25 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
 
   return {
     backend: 'memory',
-    get: <T>(key: string) => op(() => parse<T>(live(key))),
+    get: <T>(key: string) => op(() => parse<T>(entries.get(key))),
     set: (key, value, ttlMs) =>
       op(() => {
-        write(key, toJson(value), ttl(ttlMs));
+        entries.set(key, toJson(value), ttl(ttlMs));
       }),
     add: (key, value, ttlMs) =>
       op(() => {
         const json = toJson(value);
         const ms = ttl(ttlMs);
-        if (live(key)) return false;
-        write(key, json, ms);
+        if (entries.entry(key)) return false;
+        entries.set(key, json, ms);
         return true;
       }),
     // One synchronous step: no other caller can run between the read and the delete.
     take: <T>(key: string) =>
       op(() => {
-        const e = live(key);
+        const e = entries.entry(key);
         if (e) entries.delete(key);
-        return parse<T>(e);
+        return parse<T>(e?.value);
       }),
     delete: (key) =>
       op(() => {
@@ -123,24 +81,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
     hit: (key, windowMs) =>
       op((): WindowCount => {
         const ms = ttl(windowMs);
-        const e = live(key);
+        const e = entries.entry(key);
         if (e) {
-          const current: unknown = JSON.parse(e.json);
+          const current: unknown = JSON.parse(e.value);
           // As INCR refuses a value that is not a counter.
           if (!Number.isSafeInteger(current)) throw new TypeError('could not count the hit: the key holds a value that is not a counter');
           const count = (current as number) + 1;
-          e.json = String(count);
+          e.value = String(count);
           return { count, resetAt: e.expiresAt };
         }
-        return { count: 1, resetAt: write(key, '1', ms).expiresAt };
+        return { count: 1, resetAt: entries.set(key, '1', ms).expiresAt };
       }),
     entries: <T>(prefix: string) =>
       op(() => {
-        const now = clock();
         const out: Array<[string, T]> = [];
-        for (const [key, e] of entries) {
-          if (key.startsWith(prefix) && e.expiresAt > now) out.push([key, JSON.parse(e.json) as T]);
-        }
+        for (const e of entries.entries()) if (e.key.startsWith(prefix)) out.push([e.key, JSON.parse(e.value) as T]);
         return out;
       }),
     publish: (channel, message) =>
@@ -177,8 +132,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
       clearInterval(timer);
       entries.clear();
       channels.clear();
-      written = [];
-      head = 0;
     },
   };
 }

@@ -6,6 +6,7 @@
  * longer be accepted anyway); a message on the `revocations` channel tells the other replicas at
  * once; a reload on `resumed`, and every `resyncMs`, catches what a lost message missed.
  */
+import { ExpiringMap } from '../../shared/expiring-map.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import { CloudError } from '../errors.js';
 import { isStoreUnavailable, type SharedStore, type Subscription } from './types.js';
@@ -81,8 +82,8 @@ export function createRevocationList(store: SharedStore, options: RevocationList
   const logger = options.logger ?? silentLogger;
   if (!Number.isInteger(resyncMs) || resyncMs < 1) throw new RangeError(`could not configure revocations: resyncMs must be a positive integer, got: ${resyncMs}`);
 
-  /** id → the time (ms) after which the token is no longer accepted anyway. */
-  const mirror = new Map<string, number>();
+  /** The revoked ids, each until the time (ms) after which its token is no longer accepted anyway. */
+  const mirror = new ExpiringMap<string, true>({ now: clock });
   let subscription: Subscription | undefined;
   let subscribing: Promise<void> | undefined;
   let live = false;
@@ -101,8 +102,9 @@ export function createRevocationList(store: SharedStore, options: RevocationList
 
   const remember = (id: string, expiresAtSec: number) => {
     const until = expiresAtSec * 1000 + toleranceMs;
-    if (until <= clock()) return;
-    if ((mirror.get(id) ?? 0) < until) mirror.set(id, until);
+    const now = clock();
+    if (until <= now) return;
+    if ((mirror.entry(id, now)?.expiresAt ?? 0) < until) mirror.setUntil(id, true, until);
   };
   const inSync = () => live && synced;
 
@@ -148,8 +150,7 @@ export function createRevocationList(store: SharedStore, options: RevocationList
     await subscribe();
     const began = epoch;
     const entries = await store.entries<number>(STORE_KEYS.revokedPrefix);
-    const now = clock();
-    for (const [id, until] of mirror) if (until <= now) mirror.delete(id);
+    mirror.sweep();
     for (const [key, exp] of entries) if (typeof exp === 'number') remember(key.slice(STORE_KEYS.revokedPrefix.length), exp);
     if (epoch !== began || !live || closed) return;
     if (!synced || failing) logger.info('revocations: in sync with the shared store', { entries: mirror.size });
@@ -235,11 +236,7 @@ export function createRevocationList(store: SharedStore, options: RevocationList
       }
     },
     isRevoked(id) {
-      const until = mirror.get(id);
-      if (until !== undefined) {
-        if (until > clock()) return true;
-        mirror.delete(id);
-      }
+      if (mirror.get(id)) return true;
       if (failMode === 'closed' && !inSync()) throw new RevocationUnavailableError();
       return false;
     },

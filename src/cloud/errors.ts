@@ -113,6 +113,7 @@ export const CLOUD_ERRORS = {
   FORBIDDEN_ORIGIN: { status: 403, body: 'resource', error: 'forbidden_origin', action: 'add the origin to CORS_EXTRA_ORIGINS if it should be allowed' },
   NOT_FOUND: { status: 404, body: 'resource', error: 'not_found', action: 'use the MCP endpoint' },
   SHUTTING_DOWN: { status: 503, body: 'resource', error: 'shutting_down', retryAfterSec: 1, close: true, action: 'retry against another replica' },
+  METHOD_NOT_ALLOWED: { status: 405, body: 'oauth', error: 'invalid_request', action: 'use the method the endpoint takes' },
   INTERNAL_ERROR: { status: 500, body: 'resource', error: 'internal_error', action: 'retry; if it persists, see the server log' },
   // The MCP endpoint, before a message reaches an MCP server.
   BODY_TOO_LARGE: { status: 413, body: 'jsonrpc', rpcCode: -32600, close: true, action: 'send a smaller request' },
@@ -132,7 +133,6 @@ export const CLOUD_ERRORS = {
   OAUTH_INVALID_TARGET: { status: 400, body: 'oauth', error: 'invalid_target', action: "ask for this server's resource" },
   OAUTH_INVALID_CLIENT_METADATA: { status: 400, body: 'oauth', error: 'invalid_client_metadata', action: 'fix the client metadata' },
   OAUTH_INVALID_REDIRECT_URI: { status: 400, body: 'oauth', error: 'invalid_redirect_uri', action: 'register https or loopback http redirect URIs' },
-  OAUTH_METHOD_NOT_ALLOWED: { status: 405, body: 'oauth', error: 'invalid_request', action: 'use the method the endpoint takes' },
   OAUTH_RATE_LIMITED: { status: 429, body: 'oauth', error: 'rate_limited', action: 'wait, or reuse the client you registered' },
   OAUTH_TEMPORARILY_UNAVAILABLE: { status: 503, body: 'oauth', error: 'temporarily_unavailable', retryAfterSec: 5, action: RETRY },
   OAUTH_UPSTREAM_UNAVAILABLE: { status: 503, body: 'oauth', error: 'temporarily_unavailable', action: RETRY },
@@ -172,6 +172,8 @@ export interface CloudErrorExtra {
   scope?: string | readonly string[];
   /** Overrides the code's `Retry-After`. */
   retryAfterSec?: number;
+  /** More headers for the answer (a 429's rate-limit headers, `Vary`). */
+  headers?: Readonly<Record<string, string>>;
   cause?: unknown;
 }
 
@@ -192,6 +194,7 @@ export class CloudError<C extends CloudErrorCode = CloudErrorCode> extends Error
   readonly action: string;
   readonly scope?: string;
   readonly retryAfterSec?: number;
+  readonly headers?: Readonly<Record<string, string>>;
 
   constructor(code: C, description: string, extra: CloudErrorExtra = {}) {
     const spec = errorSpec(code);
@@ -210,6 +213,7 @@ export class CloudError<C extends CloudErrorCode = CloudErrorCode> extends Error
     }
     const retry = extra.retryAfterSec ?? spec.retryAfterSec;
     if (retry !== undefined) this.retryAfterSec = retry;
+    if (extra.headers) this.headers = extra.headers;
   }
 }
 

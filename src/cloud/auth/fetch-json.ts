@@ -2,6 +2,7 @@
  * GET a JSON document from an identity provider, bounded in time and size: the IdP's metadata
  * and JWKS are small, and a resource server must not hang on, or buffer, whatever comes back.
  */
+import { BodyTooLargeError, readResponseText } from '../../shared/http/read-body.js';
 
 /** Default for {@link FetchJsonOptions.timeoutMs}. */
 export const FETCH_TIMEOUT_MS = 5_000;
@@ -46,7 +47,13 @@ export async function fetchJson(url: string, options: FetchJsonOptions): Promise
       await res.body?.cancel().catch(() => undefined);
       throw new HttpStatusError(url, res.status);
     }
-    const text = await readCapped(res, maxBytes, url);
+    let text: string;
+    try {
+      text = await readResponseText(res, maxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) throw new Error(`${url} answered more than ${maxBytes} bytes`, { cause: err });
+      throw err;
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -60,33 +67,4 @@ export async function fetchJson(url: string, options: FetchJsonOptions): Promise
     if (options.signal?.aborted) throw new Error(`request to ${url} aborted: the validator is closed`, { cause: err });
     throw err;
   }
-}
-
-/** The body as text, at most `maxBytes` (declared or read); `tooBig` is thrown past that. */
-export async function readCapped(
-  res: Response,
-  maxBytes: number,
-  url: string,
-  tooBig: () => Error = () => new Error(`${url} answered more than ${maxBytes} bytes`),
-): Promise<string> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel().catch(() => undefined);
-    throw tooBig();
-  }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooBig();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

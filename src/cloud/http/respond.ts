@@ -41,7 +41,7 @@ export interface ErrorContext {
 /** Answers `err` as its table row says: status, body shape, challenge, `Retry-After`, `Connection: close`. */
 export function sendError(res: ServerResponse, err: CloudError, context: ErrorContext, headers: Record<string, string> = {}): void {
   const spec = errorSpec(err.code);
-  const out: Record<string, string> = { ...headers };
+  const out: Record<string, string> = { ...err.headers, ...headers };
   if (spec.challenge === 'bearer') out['www-authenticate'] = bearerChallenge(err, context.resourceMetadataUrl);
   if (spec.challenge === 'basic') out['www-authenticate'] = 'Basic realm="seed-mcp"';
   if (err.retryAfterSec !== undefined) out['retry-after'] = String(err.retryAfterSec);
@@ -53,6 +53,6 @@ export function sendError(res: ServerResponse, err: CloudError, context: ErrorCo
     case 'oauth':
       return sendJson(res, spec.status, { error: spec.error ?? err.code, error_description: err.description, message: action }, { pragma: 'no-cache', ...out });
     case 'jsonrpc':
-      return sendJson(res, spec.status, { jsonrpc: '2.0', error: { code: spec.rpcCode ?? -32600, message: `${err.description}: ${err.action}` }, id: null }, out);
+      return sendJson(res, spec.status, { jsonrpc: '2.0', error: { code: spec.rpcCode ?? -32600, message: `${err.description}; ${err.action}` }, id: null }, out);
   }
 }

@@ -3,8 +3,10 @@
  * the shared store for `DCR_CLIENT_TTL`), or named by a client ID metadata document (an https
  * `client_id` whose JSON metadata this server fetches, with size and time limits).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readCapped } from '../auth/fetch-json.js';
+import { randomBytes } from 'node:crypto';
+import { constantTimeEqual, sha256Base64url } from '../../shared/crypto.js';
+import { BodyTooLargeError, readResponseText } from '../../shared/http/read-body.js';
+import { CloudError } from '../errors.js';
 import type { SharedStore } from '../store/types.js';
 import { STORE_KEYS } from '../store/keys.js';
 
@@ -26,14 +28,17 @@ export interface OAuthClient {
   source: 'registration' | 'metadata-document';
 }
 
-/** A registration or metadata document that cannot be accepted: RFC 7591 §3.2.2 errors. */
-export class ClientMetadataError extends Error {
-  override readonly name = 'ClientMetadataError';
-  constructor(
-    readonly error: 'invalid_redirect_uri' | 'invalid_client_metadata',
-    message: string,
-  ) {
-    super(message);
+/** The RFC 7591 §3.2.2 errors of client metadata. */
+export type ClientMetadataErrorCode = 'OAUTH_INVALID_REDIRECT_URI' | 'OAUTH_INVALID_CLIENT_METADATA';
+
+/**
+ * A registration or metadata document that cannot be accepted. A {@link CloudError}, so that the
+ * registration endpoint answers it as it is; the endpoints that only look a client up catch it.
+ */
+export class ClientMetadataError extends CloudError<ClientMetadataErrorCode> {
+  override readonly name: string = 'ClientMetadataError';
+  constructor(code: ClientMetadataErrorCode, message: string) {
+    super(code, message);
   }
 }
 
@@ -54,17 +59,17 @@ export function isLoopbackHttp(url: URL): boolean {
  */
 export function checkRedirectUri(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 2048)
-    throw new ClientMetadataError('invalid_redirect_uri', 'each redirect URI must be a string of at most 2048 characters');
+    throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', 'each redirect URI must be a string of at most 2048 characters');
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ClientMetadataError('invalid_redirect_uri', `${clip(value)} is not an absolute URL`);
+    throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', `${clip(value)} is not an absolute URL`);
   }
-  if (url.hash || value.includes('#')) throw new ClientMetadataError('invalid_redirect_uri', `${clip(value)} has a fragment`);
-  if (url.username || url.password) throw new ClientMetadataError('invalid_redirect_uri', `${clip(value)} holds credentials`);
+  if (url.hash || value.includes('#')) throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', `${clip(value)} has a fragment`);
+  if (url.username || url.password) throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', `${clip(value)} holds credentials`);
   if (url.protocol !== 'https:' && !isLoopbackHttp(url)) {
-    throw new ClientMetadataError('invalid_redirect_uri', `${clip(value)} must be https, or http on 127.0.0.1, [::1] or localhost`);
+    throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', `${clip(value)} must be https, or http on 127.0.0.1, [::1] or localhost`);
   }
   return value;
 }
@@ -97,7 +102,7 @@ const clip = (s: string) => (s.length > 80 ? `${s.slice(0, 77)}...` : s);
 function optionalText(body: Record<string, unknown>, name: string): string | undefined {
   const v = body[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length > MAX_TEXT) throw new ClientMetadataError('invalid_client_metadata', `${name} must be a string of at most ${MAX_TEXT} characters`);
+  if (typeof v !== 'string' || v.length > MAX_TEXT) throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `${name} must be a string of at most ${MAX_TEXT} characters`);
   return v;
 }
 
@@ -107,24 +112,24 @@ function optionalText(body: Record<string, unknown>, name: string): string | und
  * grant types (authorization_code, refresh_token) and response type `code`.
  */
 export function parseClientMetadata(body: unknown, defaultAuthMethod: OAuthClient['token_endpoint_auth_method']): Omit<OAuthClient, 'client_id' | 'source'> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientMetadataError('invalid_client_metadata', 'the client metadata must be a JSON object');
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'the client metadata must be a JSON object');
   const o = body as Record<string, unknown>;
   const uris = o.redirect_uris;
-  if (!Array.isArray(uris) || uris.length === 0) throw new ClientMetadataError('invalid_redirect_uri', 'redirect_uris must list at least one URI');
-  if (uris.length > MAX_REDIRECT_URIS) throw new ClientMetadataError('invalid_redirect_uri', `redirect_uris may list at most ${MAX_REDIRECT_URIS} URIs`);
+  if (!Array.isArray(uris) || uris.length === 0) throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', 'redirect_uris must list at least one URI');
+  if (uris.length > MAX_REDIRECT_URIS) throw new ClientMetadataError('OAUTH_INVALID_REDIRECT_URI', `redirect_uris may list at most ${MAX_REDIRECT_URIS} URIs`);
   const redirect_uris = uris.map(checkRedirectUri);
   const method = o.token_endpoint_auth_method ?? defaultAuthMethod;
   if (!(AUTH_METHODS as readonly unknown[]).includes(method)) {
-    throw new ClientMetadataError('invalid_client_metadata', `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`);
+    throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`);
   }
   const grant_types = o.grant_types === undefined ? ['authorization_code', 'refresh_token'] : o.grant_types;
   if (!Array.isArray(grant_types) || grant_types.length === 0 || !grant_types.every((g) => typeof g === 'string' && GRANT_TYPES.has(g))) {
-    throw new ClientMetadataError('invalid_client_metadata', 'grant_types may only list authorization_code and refresh_token');
+    throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'grant_types may only list authorization_code and refresh_token');
   }
-  if (!grant_types.includes('authorization_code')) throw new ClientMetadataError('invalid_client_metadata', 'grant_types must include authorization_code');
+  if (!grant_types.includes('authorization_code')) throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'grant_types must include authorization_code');
   const response_types = o.response_types === undefined ? ['code'] : o.response_types;
   if (!Array.isArray(response_types) || response_types.length !== 1 || response_types[0] !== 'code') {
-    throw new ClientMetadataError('invalid_client_metadata', 'response_types must be ["code"]');
+    throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'response_types must be ["code"]');
   }
   const client_name = optionalText(o, 'client_name');
   const client_uri = optionalText(o, 'client_uri');
@@ -142,14 +147,10 @@ export function parseClientMetadata(body: unknown, defaultAuthMethod: OAuthClien
   };
 }
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
-
-/** Whether `secret` is the client's (constant time). */
+/** Whether `secret` is the client's: its hash against the stored one, in constant time. */
 export function secretMatches(client: OAuthClient, secret: string | undefined): boolean {
   if (!client.secret_hash || typeof secret !== 'string') return false;
-  const a = Buffer.from(sha256(secret));
-  const b = Buffer.from(client.secret_hash);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return constantTimeEqual(sha256Base64url(secret), client.secret_hash);
 }
 
 export interface ClientRegistryOptions {
@@ -197,31 +198,32 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
       response = await doFetch(clientId, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
       const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'the request failed';
-      throw new ClientMetadataError('invalid_client_metadata', `could not fetch the client metadata document ${clip(clientId)}: ${why}`);
+      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `could not fetch the client metadata document ${clip(clientId)}: ${why}`);
     }
     if (!response.ok) {
       await response.body?.cancel().catch(() => {});
-      throw new ClientMetadataError('invalid_client_metadata', `could not fetch the client metadata document ${clip(clientId)}: HTTP ${response.status}`);
+      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `could not fetch the client metadata document ${clip(clientId)}: HTTP ${response.status}`);
     }
-    const text = await readCapped(
-      response,
-      maxBytes,
-      clientId,
-      () => new ClientMetadataError('invalid_client_metadata', `the client metadata document is larger than ${maxBytes} bytes`),
-    );
+    let text: string;
+    try {
+      text = await readResponseText(response, maxBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `the client metadata document is larger than ${maxBytes} bytes`);
+      throw err;
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      throw new ClientMetadataError('invalid_client_metadata', 'the client metadata document is not JSON');
+      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'the client metadata document is not JSON');
     }
     if ((body as { client_id?: unknown })?.client_id !== clientId) {
-      throw new ClientMetadataError('invalid_client_metadata', 'the client metadata document must name its own URL as client_id');
+      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'the client metadata document must name its own URL as client_id');
     }
     // A document is public: it cannot hold a secret, so its client authenticates with PKCE alone.
     const metadata = parseClientMetadata(body, 'none');
     if (metadata.token_endpoint_auth_method !== 'none') {
-      throw new ClientMetadataError('invalid_client_metadata', 'a client metadata document client must use token_endpoint_auth_method "none"');
+      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'a client metadata document client must use token_endpoint_auth_method "none"');
     }
     const maxAge = /max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '')?.[1];
     const ttl = Math.max(30, Math.min(cacheSec, maxAge !== undefined ? Number(maxAge) : cacheSec));
@@ -239,7 +241,7 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
         ...metadata,
         client_id,
         client_id_issued_at: Math.floor(Date.now() / 1000),
-        ...(secret ? { secret_hash: sha256(secret) } : {}),
+        ...(secret ? { secret_hash: sha256Base64url(secret) } : {}),
         source: 'registration',
       };
       await store.set(STORE_KEYS.client(client_id), client, options.ttlSec * 1000);

@@ -1,17 +1,19 @@
 /**
  * Sealing what a one-time code stands for: the IdP's tokens wait in the shared store for the MCP
- * client's token request under `sha256(code)`, encrypted with a key derived from the code
- * (HKDF-SHA256, AES-256-GCM). Whoever can read Redis sees neither the code nor the tokens: only
- * the client, which holds the code, can open them, and only once (the entry is taken).
+ * client's token request under the code's hash ({@link codeKey}), encrypted with a key derived from
+ * the code (HKDF-SHA256, AES-256-GCM). Whoever can read Redis sees neither the code nor the tokens:
+ * only the client, which holds the code, can open them, and only once (the entry is taken).
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { sha256Base64url } from '../../shared/crypto.js';
+import { STORE_KEYS } from '../store/keys.js';
 
 const INFO = Buffer.from('seed-mcp oauth code v1');
 
 const keyOf = (code: string) => Buffer.from(hkdfSync('sha256', Buffer.from(code), Buffer.alloc(0), INFO, 32));
 
-/** The store key of a code: its sha256, base64url. */
-export const codeKey = (code: string): string => createHash('sha256').update(code).digest('base64url');
+/** The store key of a code: by its sha256, so that the key does not give the code away. */
+export const codeKey = (code: string): string => STORE_KEYS.code(sha256Base64url(code));
 
 /** `value` as JSON, encrypted for `code`: base64url of iv ‖ tag ‖ ciphertext. */
 export function seal(code: string, value: unknown): string {

@@ -1,0 +1,39 @@
+/**
+ * What the OAuth proxy is built from: its options, and the dependencies each endpoint takes. One
+ * interface, so that an option means the same in every endpoint; each endpoint asks for the part
+ * it uses (a `Pick`), so that a test builds only that.
+ */
+import type { Logger } from '../../shared/logger.js';
+import type { TokenValidator } from '../auth/validator.js';
+import type { Metrics } from '../metrics.js';
+import type { SharedStore } from '../store/types.js';
+import type { ClientRegistry } from './clients.js';
+import type { IdpClient } from './idp.js';
+
+/** The options of `createOAuthProxy`. */
+export interface OAuthProxyOptions {
+  /** This server's public URL, without trailing slash: the proxy's issuer identifier. */
+  baseUrl: string;
+  /** Resource indicators (RFC 8707) a client may ask for: this server's. */
+  acceptedResources: readonly string[];
+  scopesSupported: readonly string[];
+  /** What the proxy asks the IdP for as `resource`; absent = no `resource` (Entra ID). */
+  idpResource?: string;
+  /** `DCR_CLIENT_TTL` (seconds) and `DCR_RATE_LIMIT_MAX` (per IP per hour). */
+  dcr: { ttlSec: number; rateLimitMax: number };
+  trustProxy: boolean;
+  store: SharedStore;
+  clients: ClientRegistry;
+  idp: IdpClient;
+  /** Tells this server's access tokens apart at `/oauth/revoke`. */
+  validator?: TokenValidator;
+  revocations?: { revoke(id: string, expiresAtSec: number): Promise<void> };
+  metrics?: Metrics;
+  logger: Logger;
+}
+
+/** What the endpoints are built from: the options, and what is derived from them once. */
+export interface EndpointDeps extends OAuthProxyOptions {
+  /** The scope asked of the IdP when neither the request nor the client's registration names one. */
+  defaultScope: string;
+}

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/cloud/config.js';
 import { watchPolicy, type PolicyWatcher } from '../src/cloud/policy.js';
-import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
-import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { startCloud, type RunningCloud } from '../src/cloud/start.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { ROOT } from './support/cli.js';
 import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
@@ -22,7 +21,7 @@ const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-guards-'));
 
 const mint = (scope = SCOPES.join(' '), client: 'seed-service' | 'other-service' = 'seed-service') => idp.serviceToken({ client, scope });
 
-async function start(env: Record<string, string>, policy?: PolicyWatcher): Promise<CloudServer> {
+async function start(env: Record<string, string>, policy?: PolicyWatcher): Promise<RunningCloud> {
   const config = {
     ...loadCloudConfig({
       OIDC_ISSUER: idp.issuer,
@@ -34,7 +33,7 @@ async function start(env: Record<string, string>, policy?: PolicyWatcher): Promi
     port: 0,
     host: '127.0.0.1',
   };
-  const server = await startCloudServer(serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false }), silentLogger, 'test', policy));
+  const server = await startCloud(config, { logger: silentLogger, version: 'test', collectDefaultMetrics: false, ...(policy ? { policy } : {}) });
   stops.push(() => server.close());
   return server;
 }

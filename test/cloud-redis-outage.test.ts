@@ -7,15 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/cloud/config.js';
-import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
-import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { startCloud, type RunningCloud } from '../src/cloud/start.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { dedicatedRedis, type DedicatedRedis } from './support/redis.js';
 
 let idp: TestIdp;
 let redis: DedicatedRedis;
-let server: CloudServer;
+let server: RunningCloud;
 let token: string;
 
 const RESOURCE = 'https://mcp.example.test/mcp';
@@ -37,7 +36,7 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
   };
-  server = await startCloudServer(serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false, logger: silentLogger }), silentLogger, 'test'));
+  server = await startCloud(config, { logger: silentLogger, version: 'test', collectDefaultMetrics: false });
   token = await idp.serviceToken({ resource: RESOURCE });
 });
 

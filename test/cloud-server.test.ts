@@ -13,8 +13,7 @@ import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.j
 import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/cloud/config.js';
-import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
-import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { startCloud, type RunningCloud } from '../src/cloud/start.js';
 import { createLogger } from '../src/shared/logger.js';
 import { BIN, ROOT } from './support/cli.js';
 import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
@@ -22,7 +21,7 @@ import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
 const SCOPES = ['checklist.list', 'checklist.read', 'process.read', 'process.search'];
 let tenantA: TestIdp;
 let tenantB: TestIdp;
-let server: CloudServer;
+let server: RunningCloud;
 let mcpUrl: string;
 const logLines: string[] = [];
 
@@ -42,8 +41,7 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
   };
-  const runtime = createCloudRuntime(config, { collectDefaultMetrics: false });
-  server = await startCloudServer(serverOptions(config, runtime, createLogger({ format: 'json', write: (l) => logLines.push(l) }), 'test'));
+  server = await startCloud(config, { logger: createLogger({ format: 'json', write: (l) => logLines.push(l) }), version: 'test', collectDefaultMetrics: false });
   mcpUrl = `${server.url}/mcp`;
 });
 afterAll(async () => {

@@ -7,13 +7,12 @@ import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.j
 import { StreamableHTTPClientTransport as LegacyHttpTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/cloud/config.js';
-import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
-import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { startCloud, type RunningCloud } from '../src/cloud/start.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { DEFAULT_RESOURCE, startIdp, type TestIdp } from './support/idp.js';
 
 let idp: TestIdp;
-let server: CloudServer;
+let server: RunningCloud;
 let clock = Date.now();
 
 const mint = (client: 'seed-service' | 'other-service' = 'seed-service') => idp.serviceToken({ client });
@@ -45,11 +44,7 @@ beforeAll(async () => {
     port: 0,
     host: '127.0.0.1',
   };
-  server = await startCloudServer({
-    ...serverOptions(config, createCloudRuntime(config, { collectDefaultMetrics: false }), silentLogger, 'test'),
-    sessionClock: () => clock,
-    sessionSweepMs: 20,
-  });
+  server = await startCloud(config, { logger: silentLogger, version: 'test', collectDefaultMetrics: false, sessionClock: () => clock, sessionSweepMs: 20 });
 });
 afterAll(async () => {
   await server?.close();

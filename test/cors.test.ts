@@ -3,6 +3,8 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCors } from '../src/cloud/cors.js';
+import { checkOrigin } from '../src/cloud/http/mcp/route.js';
+import { createRouter } from '../src/cloud/http/router.js';
 import { SeedError } from '../src/shared/errors.js';
 
 const cors = createCors({ allowedOrigins: ['https://seed.example.com', 'https://Example.com:443', 'http://localhost:6274'] });
@@ -11,17 +13,23 @@ let server: Server;
 let port = 0;
 
 beforeAll(async () => {
-  // The wiring the cloud server is meant to use: preflight, Origin check, headers, route.
-  server = createServer((req, res) => {
-    if (cors.preflight(req, res)) return;
-    if (!cors.isAllowed(req.headers.origin)) {
-      res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":"forbidden_origin"}');
-      return;
-    }
-    cors.apply(req, res);
-    res.setHeader('mcp-session-id', 's-1');
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-  });
+  // The wiring of the cloud's MCP route: preflight, Origin check, headers, then the handler; the
+  // router answers a refusal.
+  const router = createRouter(
+    [
+      {
+        path: '/mcp',
+        handle(req, res) {
+          if (cors.preflight(req, res)) return;
+          checkOrigin(cors, req, res);
+          res.setHeader('mcp-session-id', 's-1');
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        },
+      },
+    ],
+    { resourceMetadataUrl: 'http://127.0.0.1/.well-known/oauth-protected-resource/mcp' },
+  );
+  server = createServer((req, res) => void router.dispatch(req, res, '/mcp'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
 });

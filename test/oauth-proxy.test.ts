@@ -16,8 +16,7 @@ import { auth, Client, StreamableHTTPClientTransport, UnauthorizedError } from '
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/cloud/config.js';
-import { createCloudRuntime, serverOptions } from '../src/cloud/runtime.js';
-import { startCloudServer, type CloudServer } from '../src/cloud/server.js';
+import { startCloud, type RunningCloud } from '../src/cloud/start.js';
 import { createLogger } from '../src/shared/logger.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { createTestOAuthClient, type TestOAuthClient } from './support/oauth-client.js';
@@ -61,7 +60,7 @@ function selfSigned(): { key: string; cert: string } {
 }
 
 let idp: TestIdp;
-let server: CloudServer;
+let server: RunningCloud;
 let baseUrl: string;
 let mcpUrl: string;
 let documents: HttpsServer;
@@ -120,8 +119,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
   };
   const logger = createLogger({ format: 'json', write: (l) => logLines.push(l) });
-  const runtime = createCloudRuntime(config, { collectDefaultMetrics: false, logger, fetch: fetchWithCa });
-  server = await startCloudServer(serverOptions(config, runtime, logger, 'test'));
+  server = await startCloud(config, { logger, version: 'test', collectDefaultMetrics: false, fetch: fetchWithCa });
 });
 
 afterAll(async () => {

@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SeedError } from '../shared/errors.js';
+import { CloudError } from './errors.js';
 
 export interface CorsOptions {
   /** Exact origins such as `https://app.example.com`; compared after normalisation. */
@@ -21,7 +22,7 @@ export interface Cors {
   isAllowed(origin: string | undefined): boolean;
   /**
    * Answers an `OPTIONS` request and returns true; returns false, touching nothing, for any other
-   * method. Allowed origin: 204 with the CORS preflight headers. Disallowed: 403 JSON. No
+   * method. Allowed origin: 204 with the CORS preflight headers. Disallowed: throws FORBIDDEN_ORIGIN (403). No
    * `Origin`: 204 with `Allow` (not a preflight, but an `OPTIONS` deserves an answer).
    */
   preflight(req: IncomingMessage, res: ServerResponse): boolean;
@@ -89,12 +90,7 @@ export function createCors(options: CorsOptions): Cors {
           })
           .end();
       } else {
-        res.writeHead(403, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(
-          JSON.stringify({
-            error: 'forbidden_origin',
-            message: `Action: origin ${origin} is not allowed; add it to CORS_EXTRA_ORIGINS if it should be`,
-          }),
-        );
+        throw forbiddenOrigin(origin);
       }
       return true;
     },
@@ -109,6 +105,14 @@ export function createCors(options: CorsOptions): Cors {
       res.setHeader('access-control-expose-headers', EXPOSE_HEADERS);
     },
   };
+}
+
+/** The refusal of a browser page on an origin that is not allowed (DNS rebinding, CSRF). */
+export function forbiddenOrigin(origin: string): CloudError {
+  return new CloudError('FORBIDDEN_ORIGIN', `origin ${origin} is not allowed`, {
+    action: `origin ${origin} is not allowed; add it to CORS_EXTRA_ORIGINS if it should be`,
+    headers: { vary: 'Origin' },
+  });
 }
 
 /**

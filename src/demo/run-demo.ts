@@ -226,11 +226,7 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
 
 /** `seed-mcp cloud` as `runCloud` wires it, from an environment the demo writes itself. */
 async function startCloud(plan: DemoPlan, documents: { checklistDir: string; processDir: string }, options: StartDemoOptions): Promise<{ close(): Promise<void> }> {
-  const [{ loadCloudConfig }, { startCloudServer }, { createCloudRuntime, serverOptions }] = await Promise.all([
-    import('../cloud/config.js'),
-    import('../cloud/server.js'),
-    import('../cloud/runtime.js'),
-  ]);
+  const [{ loadCloudConfig }, { startCloud }] = await Promise.all([import('../cloud/config.js'), import('../cloud/start.js')]);
   // Not the user's environment: a REDIS_URL or TOOL_POLICY_FILE of theirs has no place here.
   const env = {
     AUTH_MODE: 'cloud',
@@ -249,13 +245,10 @@ async function startCloud(plan: DemoPlan, documents: { checklistDir: string; pro
     LOG_FORMAT: 'pretty',
   };
   const config = loadCloudConfig(env);
-  const runtime = createCloudRuntime(config, { logger: options.logger });
   try {
-    return await startCloudServer(serverOptions(config, runtime, options.logger, options.version));
+    // startCloud closes what it created when it cannot listen.
+    return await startCloud(config, { logger: options.logger, version: options.version });
   } catch (err) {
-    runtime.rateLimitStore?.close?.();
-    runtime.validator?.close();
-    await runtime.store.close().catch(() => {});
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       throw new SeedError('USAGE', `could not start the demo MCP server on 127.0.0.1:${plan.mcpPort}: ${code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'}`, {

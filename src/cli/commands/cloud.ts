@@ -28,17 +28,15 @@ export async function runCloud(ctx: CliContext, opts: CloudOpts, version: string
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   for (const warning of config.warnings) logger.warn(warning, { event: 'config_warning' });
-  const [{ startCloudServer }, { createCloudRuntime, serverOptions }] = await Promise.all([import('../../cloud/server.js'), import('../../cloud/runtime.js')]);
+  const { startCloud } = await import('../../cloud/start.js');
   // A broken policy stops start-up (exit 2): never serve with rules that did not load.
-  const policy = config.toolPolicyFile ? await (await import('../../cloud/policy.js')).watchPolicy(config.toolPolicyFile, { logger }) : undefined;
-  const server = await startCloudServer(serverOptions(config, createCloudRuntime(config), logger, version, policy));
+  const cloud = await startCloud(config, { logger, version });
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   logger.info('shutting down', { event: 'shutdown' });
-  await server.close();
-  policy?.close();
+  await cloud.close();
   return 0;
 }
 

@@ -15,8 +15,7 @@
  * Each endpoint is a file of its own (authorize.ts, callback.ts, token.ts, register.ts,
  * revoke.ts); this one wires them into routes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRouter, type Route } from '../http/router.js';
+import type { Route } from '../http/router.js';
 import { createAuthorizeEndpoint } from './authorize.js';
 import { createCallbackEndpoint } from './callback.js';
 import { authorizationServerMetadata, createMetadataEndpoint, defaultScope } from './metadata.js';
@@ -34,11 +33,6 @@ export interface OAuthProxy {
   metadata(): Record<string, unknown>;
   /** The routes of {@link OAUTH_PATHS}, for the server's router. */
   routes: Route[];
-  /**
-   * Answers a request to one of {@link OAUTH_PATHS}; false when `path` is not the proxy's.
-   * @deprecated Kept until the server routes {@link OAuthProxy.routes} itself.
-   */
-  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean>;
 }
 
 /** The proxy's endpoints over `options`' store, clients and IdP. */
@@ -55,7 +49,5 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
     { path: OAUTH_PATHS.register, methods: ['POST'], cors: 'public', handle: createRegisterEndpoint(deps) },
     { path: OAUTH_PATHS.revoke, methods: ['POST'], cors: 'public', handle: createRevokeEndpoint(deps) },
   ];
-  // The proxy's errors are OAuth bodies: no Bearer challenge, so no resource metadata URL.
-  const router = createRouter(routes, { resourceMetadataUrl: '' });
-  return { metadata, routes, handle: (req, res, path) => router.dispatch(req, res, path) };
+  return { metadata, routes };
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { InMemoryTransport, PROTOCOL_VERSION_META_KEY, ProtocolError, type AuthInfo, type JSONRPCMessage, type Server } from '@modelcontextprotocol/server';
-import { callerResolver, type createToolRunner } from '../shared/mcp/server-factory.js';
-import type { Caller } from '../shared/tools/types.js';
+import { callerResolver, type createToolRunner } from '../../../shared/mcp/server-factory.js';
+import type { Caller } from '../../../shared/tools/types.js';
 
 type ToolRunner = ReturnType<typeof createToolRunner>;
 // Our tools finish promptly; a call answered straight from the runner has no cancellation.

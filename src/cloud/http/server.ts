@@ -1,0 +1,90 @@
+/**
+ * The cloud's HTTP server: plain `node:http` (no framework on the hot path) in front of the route
+ * table, with the security headers every answer carries, the request metrics, the shutdown gate and
+ * a graceful close.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../shared/logger.js';
+import { CloudError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { sendError, type ErrorContext } from './respond.js';
+import type { Router } from './router.js';
+
+export interface HttpServerOptions {
+  router: Router;
+  host: string;
+  port: number;
+  errorContext: ErrorContext;
+  /** The public URL of the MCP endpoint, for the 404's hint. */
+  mcpUrl: string;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export interface HttpServer {
+  readonly port: number;
+  shuttingDown(): boolean;
+  /** Stops accepting, answers 503 on every route but health, lets in-flight requests finish within `graceMs`, then closes every connection. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Starts listening; rejects when the port cannot be had (EADDRINUSE, EACCES). */
+export async function listenHttp(options: HttpServerOptions): Promise<HttpServer> {
+  const { router, errorContext, logger, metrics } = options;
+  let shuttingDown = false;
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+
+  const server: Server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => {
+    inflight++;
+    const started = performance.now();
+    res.once('close', () => {
+      metrics?.httpRequest(req.method ?? 'GET', req.url ?? '/', res.statusCode, (performance.now() - started) / 1000);
+      inflight--;
+      if (inflight === 0) drained?.();
+    });
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
+    res.setHeader('x-frame-options', 'DENY');
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = router.find(path);
+    if (shuttingDown && !route?.servesDuringShutdown) {
+      sendError(res, new CloudError('SHUTTING_DOWN', 'this replica is shutting down'), errorContext);
+      return;
+    }
+    if (!route) {
+      sendError(res, new CloudError('NOT_FOUND', 'nothing is served at this path', { action: `the MCP endpoint is ${options.mcpUrl}` }), errorContext);
+      return;
+    }
+    router.dispatch(req, res, path).catch((err: Error) => {
+      logger.error(`request failed: ${err.message}`);
+      if (!res.headersSent) sendError(res, new CloudError('INTERNAL_ERROR', 'the request failed'), errorContext);
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    shuttingDown: () => shuttingDown,
+    async close(graceMs) {
+      shuttingDown = true;
+      server.close();
+      server.closeIdleConnections();
+      if (inflight > 0) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          setTimeout(resolve, graceMs).unref();
+        });
+      }
+      server.closeAllConnections();
+    },
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * `startCloud(config, deps)`: the one start-up of `seed-mcp cloud`, used by the CLI, the demo and
+ * the tests. It creates every resource the server runs on from the validated config — the policy
+ * watcher, metrics, the shared store, the revocation list, the token validator, the rate limiter,
+ * the OAuth proxy, the MCP servers — wires them into the route table, listens, and closes exactly
+ * what it created, in reverse order. A resource the caller passes in (`deps.policy`) stays the
+ * caller's to close.
+ */
+import type { Logger } from '../shared/logger.js';
+import { documentTools } from '../shared/tools/documents/index.js';
+import { builtinTools } from '../shared/tools/registry.js';
+import { createTokenValidator } from './auth/validator.js';
+import type { CloudConfig } from './config.js';
+import { createCors } from './cors.js';
+import { healthRoutes } from './http/health.js';
+import { createAuthenticate } from './http/mcp/authenticate.js';
+import { createMcpDispatch } from './http/mcp/dispatch.js';
+import { createRateLimitStep } from './http/mcp/rate-limit.js';
+import { MCP_PATH, mcpRoute } from './http/mcp/route.js';
+import { PRM_PATH, protectedResourceMetadata, protectedResourceRoutes } from './http/protected-resource.js';
+import { createRouter, type Route } from './http/router.js';
+import { listenHttp } from './http/server.js';
+import { createMetrics } from './metrics.js';
+import { createClientRegistry } from './oauth/clients.js';
+import { createIdpClient, type IdpClient } from './oauth/idp.js';
+import { createOAuthProxy, OAUTH_PATHS } from './oauth/proxy.js';
+import type { ToolPolicy } from './policy.js';
+import { createMemoryRateLimitStore, createRateLimiter } from './rate-limit.js';
+import { createStore } from './store/index.js';
+import { createSharedRateLimitStore } from './store/rate-limit-store.js';
+import { createRevocationList } from './store/revocations.js';
+
+export interface CloudDeps {
+  logger: Logger;
+  version: string;
+  /**
+   * The tool policy in force, owned (and closed) by the caller. Absent: `TOOL_POLICY_FILE` is
+   * watched here, and a policy that does not load stops start-up.
+   */
+  policy?: { current(): ToolPolicy };
+  /** prom-client's default process metrics; true unless set (tests turn them off). */
+  collectDefaultMetrics?: boolean;
+  /** Test seam: the fetch of client metadata documents. */
+  fetch?: typeof fetch;
+  /** How long in-flight requests may finish after close(); 10 s unless set. */
+  shutdownGraceMs?: number;
+  /** Test seams for the sessions of initialize-era clients. */
+  sessionClock?: () => number;
+  sessionSweepMs?: number;
+}
+
+export interface RunningCloud {
+  /** Where it listens, for a client on this machine (`0.0.0.0` reads as 127.0.0.1). */
+  url: string;
+  port: number;
+  /** Graceful stop: readiness 503, refuse new requests, let in-flight ones finish, close everything started here. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `seed-mcp cloud`.
+ *
+ * @throws the policy file's `CONFIG_INVALID` error, or the listen error (`EADDRINUSE`, `EACCES`),
+ *   after closing whatever it had created.
+ *
+ * @example
+ * ```ts
+ * const cloud = await startCloud(loadCloudConfig(process.env), { logger, version });
+ * process.once('SIGTERM', () => void cloud.close());
+ * ```
+ */
+export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<RunningCloud> {
+  const { logger } = deps;
+  // Closed in reverse order of creation, on close() or when start-up fails half-way.
+  const closers: Array<() => unknown> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+  try {
+    let policy = deps.policy;
+    if (!policy && config.toolPolicyFile) {
+      const watcher = await (await import('./policy.js')).watchPolicy(config.toolPolicyFile, { logger });
+      closers.push(() => watcher.close());
+      policy = watcher;
+    }
+    const baseUrl = config.baseUrl.replace(/\/$/, '');
+    const mcpUrl = `${baseUrl}${MCP_PATH}`;
+    const errorContext = { resourceMetadataUrl: `${baseUrl}${PRM_PATH}${MCP_PATH}` };
+    const metrics = createMetrics({ collectDefault: deps.collectDefaultMetrics ?? true });
+
+    const store = createStore({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), prefix: config.redisKeyPrefix, metrics, logger });
+    closers.push(() => store.close());
+    const proxyEnabled = config.oauthProxy.enabled;
+    // Tokens are only ever revoked through the proxy's /oauth/revoke: without it there is no list.
+    const revocations = proxyEnabled ? createRevocationList(store, { failMode: config.revocationFailMode, logger }) : undefined;
+    if (revocations) closers.push(() => revocations.close());
+    const validator = config.authRequired
+      ? createTokenValidator({
+          allowedIssuers: config.allowedIssuers,
+          audiences: config.audiences,
+          jwksCacheTtlSec: config.jwksCacheTtlSec,
+          onJwksFetch: (_issuer, result) => metrics.jwksRefresh(result),
+          // A verification answered from the verified-token cache needs no key lookup at all.
+          onCacheHit: () => metrics.jwksCacheHit(),
+          onCacheMiss: () => metrics.jwksCacheMiss(),
+          ...(revocations ? { isRevoked: (token) => revocations.isRevoked(token.tokenId) } : {}),
+        })
+      : undefined;
+    if (validator) closers.push(() => validator.close());
+
+    const routes: Route[] = [];
+    let idp: IdpClient | undefined;
+    if (proxyEnabled) {
+      const issuer = config.allowedIssuers[0] ?? new URL(config.oauthAuthorizationUrl!).origin;
+      idp = createIdpClient({
+        issuer,
+        clientId: config.oauthProxy.clientId!,
+        ...(config.oauthProxy.clientSecret ? { clientSecret: config.oauthProxy.clientSecret } : {}),
+        ...(config.oauthProxy.clientAuthMethod ? { authMethod: config.oauthProxy.clientAuthMethod } : {}),
+        redirectUri: `${baseUrl}${OAUTH_PATHS.callback}`,
+        ...(config.oauthAuthorizationUrl ? { authorizationUrl: config.oauthAuthorizationUrl } : {}),
+        ...(config.oauthTokenUrl ? { tokenUrl: config.oauthTokenUrl } : {}),
+      });
+      const proxy = createOAuthProxy({
+        baseUrl,
+        acceptedResources: [...new Set([...config.audiences, mcpUrl])],
+        scopesSupported: config.scopesSupported,
+        ...(config.oauthProxy.idpResource ? { idpResource: config.oauthProxy.idpResource } : {}),
+        dcr: { ttlSec: config.oauthProxy.dcrClientTtlSec, rateLimitMax: config.oauthProxy.dcrRateLimitMax },
+        trustProxy: config.trustProxy,
+        store,
+        clients: createClientRegistry({ store, ttlSec: config.oauthProxy.dcrClientTtlSec, ...(deps.fetch ? { fetch: deps.fetch } : {}) }),
+        idp,
+        ...(validator ? { validator } : {}),
+        ...(revocations ? { revocations } : {}),
+        metrics,
+        logger,
+      });
+      routes.push(...proxy.routes);
+    }
+
+    let limit: ReturnType<typeof createRateLimitStep> | undefined;
+    if (config.rateLimit.enabled) {
+      const counters = config.redisUrl ? createSharedRateLimitStore(store, { fallback: createMemoryRateLimitStore(), logger }) : createMemoryRateLimitStore();
+      closers.push(() => (counters as { close?(): void }).close?.());
+      const limiter = createRateLimiter({ store: counters, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs });
+      limit = createRateLimitStep({ limiter, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs, trustProxy: config.trustProxy, logger, metrics });
+    }
+
+    const tools = [...builtinTools(), ...documentTools({ checklistDir: config.checklistDir, processDir: config.processDir })];
+    const access = { authRequired: config.authRequired, ...(policy ? { policy } : {}) };
+    const mcp = await createMcpDispatch({
+      tools,
+      version: deps.version,
+      access,
+      logger,
+      metrics,
+      sessions: {
+        ttlSec: config.sessionTtlSec,
+        max: config.maxSessions,
+        ...(store.backend === 'redis' ? { store } : {}),
+        ...(deps.sessionClock ? { now: deps.sessionClock } : {}),
+        ...(deps.sessionSweepMs ? { sweepMs: deps.sessionSweepMs } : {}),
+      },
+    });
+    closers.push(() => mcp.close());
+
+    let shuttingDown = () => false;
+    routes.push(
+      ...healthRoutes({
+        authRequired: config.authRequired,
+        ...(validator ? { validator } : {}),
+        store,
+        sessions: mcp.sessions,
+        ...(revocations ? { revocations } : {}),
+        revocationFailMode: config.revocationFailMode,
+        ...(idp ? { idp } : {}),
+        shuttingDown: () => shuttingDown(),
+      }),
+      ...protectedResourceRoutes(
+        protectedResourceMetadata({
+          resource: config.audiences[0] ?? mcpUrl,
+          // With the proxy, MCP clients are sent to it; it sends the browser on to the IdP.
+          authorizationServers: proxyEnabled ? [baseUrl] : config.allowedIssuers,
+          scopesSupported: config.scopesSupported,
+        }),
+        MCP_PATH,
+      ),
+      mcpRoute({
+        cors: createCors({ allowedOrigins: [new URL(baseUrl).origin, ...config.corsExtraOrigins] }),
+        authenticate: createAuthenticate({ ...(validator ? { validator } : {}), authRequired: config.authRequired, logger, metrics }),
+        ...(limit ? { rateLimit: limit } : {}),
+        ...(config.authRequired ? { toolAccess: { tools: new Map(tools.map((t) => [t.name, t])), access, logger, metrics } } : {}),
+        mcp,
+      }),
+    );
+    if (config.metrics.enabled) {
+      const { metricsHandler } = await import('./http/metrics-route.js');
+      routes.push({ path: '/metrics', handle: metricsHandler(metrics, { token: config.metrics.token }) });
+    }
+
+    // The mirror of revoked tokens is loaded before the first request; with Redis down it stays
+    // untrusted (REVOCATION_FAIL_MODE decides) and loads as soon as Redis answers.
+    await revocations?.start().catch((err: Error) => logger.warn(`could not load the revocation list yet: ${err.message}`, { event: 'revocation_unavailable' }));
+    const http = await listenHttp({ router: createRouter(routes, errorContext), host: config.host, port: config.port, errorContext, mcpUrl, logger, metrics });
+    shuttingDown = http.shuttingDown;
+    closers.push(() => http.close(deps.shutdownGraceMs ?? 10_000));
+    void idp?.warm();
+    // Fetch the issuers' keys now, not on the first request; readiness reports how it went.
+    void validator?.warm();
+    logger.info(`seed-mcp cloud listening on ${config.host}:${http.port}`, { event: 'listening', mcp: mcpUrl, issuers: config.allowedIssuers.length });
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${http.port}`,
+      port: http.port,
+      close() {
+        closing ??= closeAll().then(() => logger.info('seed-mcp cloud stopped', { event: 'stopped' }));
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll().catch(() => {});
+    throw err;
+  }
+}

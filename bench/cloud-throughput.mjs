@@ -95,6 +95,19 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
       args: [BIN, 'cloud'],
       env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', BASE_URL: `http://127.0.0.1:${port}` }),
     },
+    // BENCH_BASELINE_ROOT: a checkout of another commit, built (`npm run build` there), whose
+    // `seed-mcp cloud` runs in the same rounds: a change's cost measured against the code before it.
+    ...(process.env.BENCH_BASELINE_ROOT
+      ? [
+          {
+            name: `seed-mcp cloud (auth), baseline build`,
+            auth: true,
+            baseline: true,
+            args: [join(process.env.BENCH_BASELINE_ROOT, 'bin/seed-mcp.js'), 'cloud'],
+            env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', OIDC_ISSUER: idp.issuer, OIDC_AUDIENCE: resource, BASE_URL: `http://127.0.0.1:${port}` }),
+          },
+        ]
+      : []),
     {
       name: 'SDK stateless pattern + jose',
       auth: true,
@@ -147,6 +160,8 @@ export async function cloudThroughput({ idp, token, resource }, { rounds = 9, se
     p99: median(r.p99),
     cpuUs: median(r.cpuUs),
     rounds: r.rps.map((x) => Math.round(x)),
+    cpuRounds: r.cpuUs,
+    baseline: r.baseline === true,
     non2xx: 0,
     errors: 0,
   }));

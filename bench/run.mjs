@@ -38,7 +38,9 @@ try {
     console.log('## Cloud throughput: authenticated tools/call, autocannon, 50 connections, 9 interleaved rounds of 3 s\n');
     console.log('| server | requests/s (median) | p50 ms | p99 ms | server CPU µs per request (median) | each round, requests/s |\n| --- | --- | --- | --- | --- | --- |');
     for (const r of rows) console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${r.p50} | ${r.p99} | ${fmt(r.cpuUs, 1)} | ${r.rounds.join(' ')} |`);
-    const [auth, noAuth, sdk] = rows;
+    const [auth, noAuth] = rows;
+    const sdk = rows.find((r) => r.name.startsWith('SDK'));
+    const baseline = rows.find((r) => r.baseline);
     // Each round runs the contenders back to back: pairing them round by round cancels most of
     // the drift of a shared host, which moves the medians of either by ±30 %.
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -49,6 +51,13 @@ try {
     );
     console.log(`server CPU per request: auth ${fmt(auth.cpuUs, 1)} µs, no auth ${fmt(noAuth.cpuUs, 1)} µs: ${fmt((auth.cpuUs / noAuth.cpuUs - 1) * 100)} % more`);
     console.log(`against the SDK stateless pattern: ${fmt(auth.rps / sdk.rps, 2)}× (medians), ${fmt(pairedSdk, 2)}× (rounds' pairs)\n`);
+    if (baseline) {
+      const pairedBase = median(auth.rounds.map((r, i) => r / baseline.rounds[i]));
+      const cpuPairs = median(auth.cpuRounds.map((c, i) => c / baseline.cpuRounds[i]));
+      console.log(
+        `against the baseline build (BENCH_BASELINE_ROOT): ${fmt(auth.rps / baseline.rps, 3)}× the requests/s (medians), ${fmt(pairedBase, 3)}× (rounds' pairs); ${fmt(cpuPairs, 3)}× its server CPU per request (rounds' pairs)\n`,
+      );
+    }
   }
   if (!only || only === 'tokens') {
     const rows = await tokenValidation();

@@ -9,18 +9,18 @@
 import type { Logger } from '../shared/logger.js';
 import { documentTools } from '../shared/tools/documents/index.js';
 import { builtinTools } from '../shared/tools/registry.js';
-import { createTokenValidator } from './auth/validator.js';
+import { createTokenValidator, type TokenValidator } from './auth/validator.js';
 import type { CloudConfig } from './config.js';
 import { createCors } from './cors.js';
 import { healthRoutes } from './http/health.js';
 import { createAuthenticate } from './http/mcp/authenticate.js';
 import { createMcpDispatch } from './http/mcp/dispatch.js';
-import { createRateLimitStep } from './http/mcp/rate-limit.js';
+import { createRateLimitStep, type RateLimitStep } from './http/mcp/rate-limit.js';
 import { MCP_PATH, mcpRoute } from './http/mcp/route.js';
 import { PRM_PATH, protectedResourceMetadata, protectedResourceRoutes } from './http/protected-resource.js';
 import { createRouter, type Route } from './http/router.js';
 import { listenHttp } from './http/server.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { createClientRegistry } from './oauth/clients.js';
 import { createIdpClient, type IdpClient } from './oauth/idp.js';
 import { createOAuthProxy, OAUTH_PATHS } from './oauth/proxy.js';
@@ -28,7 +28,8 @@ import type { ToolPolicy } from './policy.js';
 import { createMemoryRateLimitStore, createRateLimiter } from './rate-limit.js';
 import { createStore } from './store/index.js';
 import { createSharedRateLimitStore } from './store/rate-limit-store.js';
-import { createRevocationList } from './store/revocations.js';
+import { createRevocationList, type RevocationList } from './store/revocations.js';
+import type { SharedStore } from './store/types.js';
 
 export interface CloudDeps {
   logger: Logger;
@@ -109,42 +110,18 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     if (validator) closers.push(() => validator.close());
 
     const routes: Route[] = [];
-    let idp: IdpClient | undefined;
-    if (proxyEnabled) {
-      const issuer = config.allowedIssuers[0] ?? new URL(config.oauthAuthorizationUrl!).origin;
-      idp = createIdpClient({
-        issuer,
-        clientId: config.oauthProxy.clientId!,
-        ...(config.oauthProxy.clientSecret ? { clientSecret: config.oauthProxy.clientSecret } : {}),
-        ...(config.oauthProxy.clientAuthMethod ? { authMethod: config.oauthProxy.clientAuthMethod } : {}),
-        redirectUri: `${baseUrl}${OAUTH_PATHS.callback}`,
-        ...(config.oauthAuthorizationUrl ? { authorizationUrl: config.oauthAuthorizationUrl } : {}),
-        ...(config.oauthTokenUrl ? { tokenUrl: config.oauthTokenUrl } : {}),
-      });
-      const proxy = createOAuthProxy({
-        baseUrl,
-        acceptedResources: [...new Set([...config.audiences, mcpUrl])],
-        scopesSupported: config.scopesSupported,
-        ...(config.oauthProxy.idpResource ? { idpResource: config.oauthProxy.idpResource } : {}),
-        dcr: { ttlSec: config.oauthProxy.dcrClientTtlSec, rateLimitMax: config.oauthProxy.dcrRateLimitMax },
-        trustProxy: config.trustProxy,
-        store,
-        clients: createClientRegistry({ store, ttlSec: config.oauthProxy.dcrClientTtlSec, ...(deps.fetch ? { fetch: deps.fetch } : {}) }),
-        idp,
-        ...(validator ? { validator } : {}),
-        ...(revocations ? { revocations } : {}),
-        metrics,
-        logger,
-      });
-      routes.push(...proxy.routes);
-    }
+    const proxy = proxyEnabled ? createProxy(config, { baseUrl, mcpUrl, store, validator, revocations, metrics, logger, fetch: deps.fetch }) : undefined;
+    if (proxy) routes.push(...proxy.routes);
+    const idp = proxy?.idp;
 
-    let limit: ReturnType<typeof createRateLimitStep> | undefined;
+    let limit: RateLimitStep | undefined;
     if (config.rateLimit.enabled) {
-      const counters = config.redisUrl ? createSharedRateLimitStore(store, { fallback: createMemoryRateLimitStore(), logger }) : createMemoryRateLimitStore();
-      closers.push(() => (counters as { close?(): void }).close?.());
-      const limiter = createRateLimiter({ store: counters, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs });
-      limit = createRateLimitStep({ limiter, max: config.rateLimit.max, windowMs: config.rateLimit.windowMs, trustProxy: config.trustProxy, logger, metrics });
+      // Per-replica counters: the store itself without Redis, the fallback while Redis is away.
+      const local = createMemoryRateLimitStore();
+      closers.push(() => local.close());
+      const counters = config.redisUrl ? createSharedRateLimitStore(store, { fallback: local, logger }) : local;
+      const { max, windowMs } = config.rateLimit;
+      limit = createRateLimitStep({ limiter: createRateLimiter({ store: counters, max, windowMs }), max, windowMs, trustProxy: config.trustProxy, logger, metrics });
     }
 
     const tools = [...builtinTools(), ...documentTools({ checklistDir: config.checklistDir, processDir: config.processDir })];
@@ -223,4 +200,47 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     await closeAll().catch(() => {});
     throw err;
   }
+}
+
+/** The OAuth proxy (OAUTH_PROXY_ENABLED) and its client at the IdP. */
+function createProxy(
+  config: CloudConfig,
+  parts: {
+    baseUrl: string;
+    mcpUrl: string;
+    store: SharedStore;
+    validator: TokenValidator | undefined;
+    revocations: RevocationList | undefined;
+    metrics: Metrics;
+    logger: Logger;
+    fetch: typeof fetch | undefined;
+  },
+): { idp: IdpClient; routes: Route[] } {
+  const { baseUrl, store, validator, revocations } = parts;
+  const issuer = config.allowedIssuers[0] ?? new URL(config.oauthAuthorizationUrl!).origin;
+  const idp = createIdpClient({
+    issuer,
+    clientId: config.oauthProxy.clientId!,
+    ...(config.oauthProxy.clientSecret ? { clientSecret: config.oauthProxy.clientSecret } : {}),
+    ...(config.oauthProxy.clientAuthMethod ? { authMethod: config.oauthProxy.clientAuthMethod } : {}),
+    redirectUri: `${baseUrl}${OAUTH_PATHS.callback}`,
+    ...(config.oauthAuthorizationUrl ? { authorizationUrl: config.oauthAuthorizationUrl } : {}),
+    ...(config.oauthTokenUrl ? { tokenUrl: config.oauthTokenUrl } : {}),
+  });
+  const proxy = createOAuthProxy({
+    baseUrl,
+    acceptedResources: [...new Set([...config.audiences, parts.mcpUrl])],
+    scopesSupported: config.scopesSupported,
+    ...(config.oauthProxy.idpResource ? { idpResource: config.oauthProxy.idpResource } : {}),
+    dcr: { ttlSec: config.oauthProxy.dcrClientTtlSec, rateLimitMax: config.oauthProxy.dcrRateLimitMax },
+    trustProxy: config.trustProxy,
+    store,
+    clients: createClientRegistry({ store, ttlSec: config.oauthProxy.dcrClientTtlSec, ...(parts.fetch ? { fetch: parts.fetch } : {}) }),
+    idp,
+    ...(validator ? { validator } : {}),
+    ...(revocations ? { revocations } : {}),
+    metrics: parts.metrics,
+    logger: parts.logger,
+  });
+  return { idp, routes: proxy.routes };
 }

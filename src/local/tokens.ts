@@ -1,4 +1,4 @@
-import { decodeJwtClaims } from '../shared/jwt-claims.js';
+import { decodeJwtClaims } from './jwt-claims.js';
 import type * as client from 'openid-client';
 import type { StoredTokens } from './token-store/types.js';
 

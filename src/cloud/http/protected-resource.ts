@@ -28,10 +28,7 @@ export function protectedResourceMetadata(options: { resource: string; authoriza
 
 /** The metadata routes: public (any origin may read them), cacheable for five minutes. */
 export function protectedResourceRoutes(metadata: ProtectedResourceMetadata, resourcePath: string): Route[] {
-  const body = JSON.stringify(metadata);
-  const handle: Route['handle'] = (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' }).end(body);
-  };
+  const handle: Route['handle'] = (_req, res) => sendJson(res, 200, metadata, { 'cache-control': 'public, max-age=300' });
   return [
     { path: PRM_PATH, cors: 'public', handle },
     { path: `${PRM_PATH}${resourcePath}`, cors: 'public', handle },

@@ -26,8 +26,8 @@ export interface MemoryStoreOptions {
  * @example
  * ```ts
  * const store = createMemoryStore();
- * await store.set('client:abc', { name: 'Claude' }, 60_000);
- * await store.get('client:abc'); // { name: 'Claude' }, a copy
+ * await store.set(STORE_KEYS.client('abc'), { name: 'Claude' }, 60_000);
+ * await store.get(STORE_KEYS.client('abc')); // { name: 'Claude' }, a copy
  * await store.close();
  * ```
  */

@@ -134,7 +134,7 @@ const RECOVERING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect'
  * @example
  * ```ts
  * const store = createRedisStore({ url: config.redisUrl, metrics, logger });
- * await store.set('client:abc', client, 86_400_000);
+ * await store.set(STORE_KEYS.client('abc'), client, 86_400_000);
  * // on shutdown
  * await store.close();
  * ```

@@ -23,7 +23,7 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export const isStoreUnavailable = (err: unknown): err is StoreUnavailableError => err instanceof Error && err.name === 'StoreUnavailableError';
+export const isStoreUnavailable = (err: unknown): err is StoreUnavailableError => err instanceof StoreUnavailableError;
 
 export type { BreakerState };
 

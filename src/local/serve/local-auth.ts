@@ -1,4 +1,4 @@
-import { decodeJwtClaims } from '../../shared/jwt-claims.js';
+import { decodeJwtClaims } from '../jwt-claims.js';
 import { isSeedError, type SeedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { ToolError, type Caller } from '../../shared/tools/types.js';

@@ -5,7 +5,7 @@
  * arrays, odd typ values). Tokens are minted through the real token endpoint (client credentials).
  * Time moves through the validator's `now` seam, requests are counted through its `fetch` seam.
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
@@ -405,7 +405,7 @@ describe('a hand-made issuer (RFC 8414 metadata only)', () => {
     expect(err.description).toMatch(/exp/);
   });
 
-  it('INVALID_TOKEN without aud, or with exp, nbf or iat that are not numbers', async () => {
+  it('INVALID_TOKEN without aud, with exp, nbf or iat that are not numbers, or with iat in the future', async () => {
     hand.jwks = 'keys';
     const v = handValidator();
     const now = Math.floor(Date.now() / 1000);
@@ -414,11 +414,15 @@ describe('a hand-made issuer (RFC 8414 metadata only)', () => {
       [{ exp: String(now + 600) }, /exp claim is invalid/],
       [{ nbf: 'soon' }, /nbf claim is invalid/],
       [{ iat: [now] }, /iat claim is invalid/],
+      [{ iat: now + 120 }, /issued in the future; check the clocks/],
     ];
     for (const [claims, description] of cases) {
       const err = await expectAuthError(v.verify(await hand.sign(claims)), 'INVALID_TOKEN');
       expect(err.description).toMatch(description);
     }
+    // iat within the clock tolerance, or absent, is fine.
+    await expect(v.verify(await hand.sign({ iat: now + 20 }))).resolves.toMatchObject({ subject: 'alice' });
+    await expect(v.verify(await hand.sign({ iat: undefined }))).resolves.toMatchObject({ subject: 'alice' });
     // aud as an array naming this server among others is fine.
     await expect(v.verify(await hand.sign({ aud: ['https://other.example', DEFAULT_RESOURCE] }))).resolves.toMatchObject({ subject: 'alice' });
     await expectAuthError(v.verify(await hand.sign({ aud: ['https://other.example'] })), 'INVALID_AUDIENCE');
@@ -699,6 +703,18 @@ describe('verified-token cache', () => {
     revoked.add(decodeJwt(other).jti!);
     const sync = validator({ isRevoked: (t) => revoked.has(t.jti!) });
     await expectAuthError(sync.verify(other), 'TOKEN_REVOKED');
+  });
+
+  it('names a token by iss + jti for revocation, the same whoever verifies it', async () => {
+    const token = await mint(idpA);
+    const [a, b] = [await validator().verify(token), await validator().verify(token)];
+    expect(a.tokenId).toBe(b.tokenId);
+    expect(a.tokenId).toBe(
+      createHash('sha256')
+        .update(JSON.stringify(['jti', idpA.issuer, a.jti]))
+        .digest('base64url'),
+    );
+    expect((await validator().verify(await mint(idpA))).tokenId).not.toBe(a.tokenId);
   });
 
   it('evicts the least recently used entry at cacheSize', async () => {

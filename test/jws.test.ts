@@ -3,10 +3,10 @@
  * accepted algorithm signs with jose and verifies here, and every way a key or signature can be
  * wrong is refused here as jose refuses it.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT, exportJWK, flattenedVerify, importJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { candidateKeys, decodeCompact, importVerificationKeys, SIGNATURE_ALGORITHMS, verifySignature } from '../src/cloud/auth/jws.js';
+import { candidateKeys, decodeCompact, importVerificationKeys, isCanonicalBase64url, SIGNATURE_ALGORITHMS, verifySignature } from '../src/cloud/auth/jws.js';
 
 type Pair = { publicKey: KeyObject; privateKey: KeyObject };
 
@@ -138,5 +138,62 @@ describe('decodeCompact', () => {
     const header = Buffer.from(JSON.stringify({ alg: 'ES256', b64: false, crit: ['b64'] })).toString('base64url');
     // The payload segment holds raw JSON, which is outside the base64url alphabet.
     expect(decodeCompact(`${header}.{"sub":"alice"}.c2ln`)).toBeUndefined();
+  });
+});
+
+describe('canonical base64url', () => {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  /** The definition: only base64url characters, and re-encoding the decoded bytes gives the text back. */
+  const canonical = (text: string) => /^[A-Za-z0-9_-]+$/.test(text) && Buffer.from(text, 'base64url').toString('base64url') === text;
+
+  it('is exactly "re-encoding gives it back", for every text of up to 3 characters and random longer ones', () => {
+    const chars = `${ALPHABET}=+/ .`;
+    const texts: string[] = [''];
+    for (const a of chars) {
+      texts.push(a);
+      for (const b of chars) {
+        texts.push(a + b);
+        for (const c of ALPHABET) texts.push(a + b + c);
+      }
+    }
+    for (let n = 0; n < 2000; n += 1) {
+      const text = randomBytes(1 + (n % 40)).toString('base64url');
+      texts.push(text, text.slice(0, -1) + chars[n % chars.length]!);
+    }
+    const wrong = texts.filter((text) => isCanonicalBase64url(text) !== canonical(text));
+    expect(wrong).toEqual([]);
+    // Both kinds are well represented.
+    expect(texts.filter(canonical).length).toBeGreaterThan(10_000);
+    expect(texts.filter((t) => !canonical(t)).length).toBeGreaterThan(10_000);
+  });
+
+  it('decodeCompact refuses every other spelling of a segment, each of which decodes to the same bytes', async () => {
+    const pair = pairFor('RS256');
+    // Filler until all three segments have unused bits in their last character.
+    let token = '';
+    for (let i = 0; i < 16 && !token; i += 1) {
+      const candidate = await new SignJWT({ sub: 'alice', pad: 'p'.repeat(i % 4) }).setProtectedHeader({ alg: 'RS256', kid: 'k1', pad: 'h'.repeat(i >> 2) }).sign(pair.privateKey);
+      if (candidate.split('.').every((segment) => segment.length % 4 !== 0)) token = candidate;
+    }
+    expect(token).not.toBe('');
+    expect(check(token, await keysOf(pair))).toBe(true);
+    const segments = token.split('.');
+    let refused = 0;
+    for (const [index, segment] of segments.entries()) {
+      const spellings = [...ALPHABET].map((c) => segment.slice(0, -1) + c).concat(`${segment}=`, `${segment}==`, segment.replace(/-/g, '+').replace(/_/g, '/'));
+      for (const spelling of spellings) {
+        if (spelling === segment || !Buffer.from(spelling, 'base64url').equals(Buffer.from(segment, 'base64url'))) continue;
+        const changed = [...segments];
+        changed[index] = spelling;
+        expect(decodeCompact(changed.join('.')), `segment ${index}: ${spelling.slice(-4)}`).toBeUndefined();
+        refused += 1;
+      }
+    }
+    expect(refused).toBeGreaterThanOrEqual(3 * 3 + 15);
+    // A length of 1 more than a multiple of 4: a dangling character, which Node's decoder ignores.
+    const [h, p, s] = segments as [string, string, string];
+    expect(s.length % 4).toBe(2);
+    expect(decodeCompact(`${h}.${p}.${s.slice(0, -1)}`)).toBeUndefined();
+    expect(decodeCompact(token)).toBeDefined();
   });
 });

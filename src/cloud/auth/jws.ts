@@ -134,9 +134,14 @@ export interface DecodedJws {
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
- * Splits a compact JWS into its parts: three base64url segments (no padding, nothing outside the
- * alphabet; the signature may be empty), a header and a payload that are JSON objects. Undefined
- * for anything else.
+ * Splits a compact JWS into its parts: three segments of canonical base64url (see
+ * {@link isCanonicalBase64url}; the signature may be empty), a header and a payload that are JSON
+ * objects. Undefined for anything else.
+ *
+ * Canonical only, because a token has one spelling: base64url leaves 2 or 4 bits of the last
+ * character unused, and a decoder that ignores them (Node's, jose's) reads up to 16 spellings of
+ * one signature as the same bytes. A server that accepted them would let a revoked token, or any
+ * token identified by its text, come back under another name.
  */
 export function decodeCompact(token: string): DecodedJws | undefined {
   const first = token.indexOf('.');
@@ -146,11 +151,36 @@ export function decodeCompact(token: string): DecodedJws | undefined {
   const p = token.slice(first + 1, second);
   const s = token.slice(second + 1);
   // An empty signature is still a JWS to decode (`alg: none`), and is refused by its alg.
-  if (!BASE64URL.test(h) || !BASE64URL.test(p) || (s !== '' && !BASE64URL.test(s))) return undefined;
+  if (!isCanonicalBase64url(h) || !isCanonicalBase64url(p) || (s !== '' && !isCanonicalBase64url(s))) return undefined;
   const header = parseObject(h);
   const payload = header && parseObject(p);
   if (!header || !payload) return undefined;
   return { header, payload, signingInput: token.slice(0, second), signature: Buffer.from(s, 'base64url') };
+}
+
+/**
+ * Whether `segment` is the one unpadded base64url spelling of the bytes it decodes to (RFC 7515
+ * §2, RFC 4648 §3.5): not empty, nothing outside `[A-Za-z0-9_-]` (so no `=` padding), a length
+ * that is not 1 more than a multiple of 4 (no byte ends there), and zero in the unused low bits of
+ * the last character. That is exactly: re-encoding the decoded bytes gives `segment` back, checked
+ * here without decoding.
+ */
+export function isCanonicalBase64url(segment: string): boolean {
+  if (!BASE64URL.test(segment)) return false;
+  const rest = segment.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  // 2 characters carry 1 byte (4 bits unused), 3 characters 2 bytes (2 bits unused).
+  const unused = rest === 2 ? 0b1111 : 0b11;
+  return (sextet(segment.charCodeAt(segment.length - 1)) & unused) === 0;
+}
+
+/** The 6-bit value of a base64url character (already known to be one). */
+function sextet(code: number): number {
+  if (code >= 0x61) return code - 0x61 + 26; // a-z
+  if (code >= 0x41) return code === 0x5f ? 63 : code - 0x41; // A-Z, _
+  if (code >= 0x30) return code - 0x30 + 52; // 0-9
+  return 62; // -
 }
 
 function parseObject(segment: string): Record<string, unknown> | undefined {

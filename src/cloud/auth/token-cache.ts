@@ -6,8 +6,10 @@
  * every character of a new string), a sha256 of it about as much; so entries are filed under the
  * token's last {@link KEY_CHARS} characters (the end of its signature: unpredictable for every
  * token an IdP signs) and a hit is confirmed by comparing the whole token, which is a memcmp. A
- * token crafted to share another's ending is simply a miss (and verified in full). The tokens stay
- * in memory no longer than their entry: until `exp` or eviction.
+ * token crafted to share another's ending is simply a miss (and verified in full); so is any other
+ * spelling of a cached token (a changed unused bit, padding), which verifying then refuses: an
+ * entry only ever answers the exact text that was verified. The tokens stay in memory no longer
+ * than their entry: until `exp` or eviction.
  *
  * A JavaScript `Map` iterates in insertion order, so re-inserting an entry makes it the newest and
  * eviction takes the oldest in O(1). Re-inserting on every hit would cost another 0.3 µs, so a hit

@@ -4,7 +4,6 @@
  * issuer's cached JWKS (jws.ts says why not jose), with a bounded cache of verified tokens in
  * front.
  */
-import { sha256Base64url } from '../../shared/crypto.js';
 import { authErrorOf, type AuthError } from './errors.js';
 import { JwksCache, UNKNOWN_KID_REFETCH_MS, type JwksStatus } from './jwks-cache.js';
 import { candidateKeys, decodeCompact, verifySignature, type VerificationKey } from './jws.js';
@@ -36,7 +35,7 @@ export interface ValidatorOptions {
   audiences: readonly string[];
   /** How long an issuer's JWKS counts as fresh, in seconds (`JWKS_CACHE_TTL`). */
   jwksCacheTtlSec: number;
-  /** Leeway for `exp` and `nbf`, in seconds; default 30. */
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds; default 30. */
   clockToleranceSec?: number;
   /** Least time between two JWKS fetches caused by an unknown `kid`, per issuer; default 30 s. */
   unknownKidRefetchSec?: number;
@@ -48,7 +47,7 @@ export interface ValidatorOptions {
   now?: () => number;
   /** Entries of the verified-token cache; default 10000; 0 turns it off. */
   cacheSize?: number;
-  /** Asked on every verification, cached or not (a revocation list, e.g. by `jti`). */
+  /** Asked on every verification, cached or not (a revocation list, by `tokenId`). */
   isRevoked?: (token: VerifiedToken) => Promise<boolean> | boolean;
   /** Each JWKS refresh of an issuer (discovery and key set together), for metrics. */
   onJwksFetch?: (issuer: string, result: 'success' | 'failure') => void;
@@ -104,7 +103,10 @@ interface CacheEntry {
  *    `iss` one of `allowedIssuers`; so a JWKS is only ever fetched for an allowed issuer;
  * 3. the signature is checked against that issuer's cached keys (an unknown `kid` causes one
  *    rate-limited refetch), then the claims as RFC 9068 and jose's `jwtVerify` check them: `exp`
- *    (required), `aud` (required, one of `audiences`), `iat` and `nbf`.
+ *    (required), `aud` (required, one of `audiences`), `iat` (a number, not in the future beyond
+ *    the clock tolerance) and `nbf`;
+ * 4. the token's {@link VerifiedToken.tokenId} names it by `iss` + `jti`, or by what its issuer
+ *    signed, never by its spelling: a segment that is not canonical base64url is refused in step 2.
  *
  * @example
  * ```ts
@@ -179,7 +181,7 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
       throw authErrorOf('INVALID_SIGNATURE', 'the token signature does not verify');
     }
     checkClaims(payload, accepted, Math.floor(now() / 1000), tolerance);
-    const verified = toVerifiedToken(payload, sha256Base64url(token));
+    const verified = toVerifiedToken(payload, jws.signingInput);
     return {
       token: verified,
       deadline: ((verified.expiresAt ?? 0) + tolerance) * 1000,
@@ -273,7 +275,8 @@ function checkType(typ: unknown): void {
 
 /**
  * The registered claims, checked as jose's `jwtVerify` checks them (same order, same arithmetic:
- * whole seconds, `exp <= now - tolerance` is expired, `nbf > now + tolerance` not yet valid).
+ * whole seconds, `exp <= now - tolerance` is expired, `nbf > now + tolerance` not yet valid), and
+ * one check jose leaves out: `iat > now + tolerance` was issued in the future.
  * `iss` was matched exactly when the issuer's keys were picked.
  */
 function checkClaims(payload: Record<string, unknown>, audiences: ReadonlySet<string>, now: number, tolerance: number): void {
@@ -284,7 +287,11 @@ function checkClaims(payload: Record<string, unknown>, audiences: ReadonlySet<st
   if (!named.some((value) => typeof value === 'string' && audiences.has(value))) {
     throw authErrorOf('INVALID_AUDIENCE', 'the token is not meant for this server (aud)');
   }
-  if (payload.iat !== undefined && !isNumericDate(payload.iat)) throw authErrorOf('INVALID_TOKEN', 'the token iat claim is invalid');
+  if (payload.iat !== undefined) {
+    if (!isNumericDate(payload.iat)) throw authErrorOf('INVALID_TOKEN', 'the token iat claim is invalid');
+    // jose checks this only when given a maxTokenAge; a token from the future is a wrong clock at best.
+    if (payload.iat > now + tolerance) throw authErrorOf('INVALID_TOKEN', 'the token was issued in the future; check the clocks');
+  }
   if (payload.nbf !== undefined) {
     if (!isNumericDate(payload.nbf)) throw authErrorOf('INVALID_TOKEN', 'the token nbf claim is invalid');
     if (payload.nbf > now + tolerance) throw authErrorOf('INVALID_TOKEN', 'the token is not yet valid (nbf)');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Caller } from '../../shared/tools/types.js';
 import { authErrorOf } from './errors.js';
 
@@ -14,19 +15,43 @@ export interface VerifiedToken {
   expiresAt?: number;
   clientId?: string;
   jti?: string;
-  /** What revocation names this token by: its `jti`, else the sha256 of the token (base64url). */
+  /** What revocation and replay checks name this token by: see {@link tokenIdOf}. */
   tokenId: string;
   claims: Record<string, unknown>;
   caller: Caller;
 }
 
 /**
- * Builds the {@link VerifiedToken} of claims that jose has verified. `scope` (RFC 9068, a
+ * The identity of a verified token, for revocation and replay: base64url (43 characters, safe in
+ * a store key) of a sha256 over
+ *
+ * - `JSON.stringify(['jti', iss, jti])` when the token has a `jti`: every token its issuer marks
+ *   with that id, whatever else it holds;
+ * - else `JSON.stringify(['jws', iss])` followed by the signing input (`header.payload`): what
+ *   the issuer signed.
+ *
+ * Neither the token as presented nor its signature bytes: one signature has several spellings (the
+ * unused bits of base64url, refused by `decodeCompact` anyway), and an ECDSA signature
+ * (r, s) has a twin (r, n − s) that verifies as well, so either would let a revoked token come
+ * back under a new id. The signing input has one spelling (its segments are canonical base64url)
+ * and cannot change without the issuer's key. A JSON array ends where it ends, so neither `iss` nor
+ * `jti` can shift a boundary, and the two forms never hash the same text.
+ */
+export function tokenIdOf(issuer: string, jti: string | undefined, signingInput: string): string {
+  const hash = createHash('sha256');
+  if (jti !== undefined) hash.update(JSON.stringify(['jti', issuer, jti]), 'utf8');
+  else hash.update(JSON.stringify(['jws', issuer]), 'utf8').update(signingInput, 'latin1');
+  return hash.digest('base64url');
+}
+
+/**
+ * Builds the {@link VerifiedToken} of claims that the validator has verified; `signingInput` is
+ * the token's `header.payload` (see {@link tokenIdOf}). `scope` (RFC 9068, a
  * space-separated string) and `scp` (Okta: an array; Entra ID: a string) are merged, and so are
  * `groups` and `roles`. The subject falls back to `client_id`/`azp` for service tokens without
  * `sub`; a token with neither is refused.
  */
-export function toVerifiedToken(claims: Record<string, unknown>, tokenHash: string): VerifiedToken {
+export function toVerifiedToken(claims: Record<string, unknown>, signingInput: string): VerifiedToken {
   const issuer = claims.iss as string;
   const clientId = str(claims.client_id) ?? str(claims.azp);
   const subject = str(claims.sub) ?? clientId;
@@ -57,7 +82,7 @@ export function toVerifiedToken(claims: Record<string, unknown>, tokenHash: stri
     ...(expiresAt !== undefined ? { expiresAt } : {}),
     ...(clientId !== undefined ? { clientId } : {}),
     ...(jti !== undefined ? { jti } : {}),
-    tokenId: jti ?? tokenHash,
+    tokenId: tokenIdOf(issuer, jti, signingInput),
     claims,
     caller,
   });

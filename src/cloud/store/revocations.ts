@@ -48,7 +48,8 @@ export interface RevocationList {
   /** Subscribes to the channel, then loads every revocation; rejects when the store cannot answer (a resync retries). */
   start(): Promise<void>;
   /**
-   * Revokes `id` (a `jti`, or the sha256 of the token) until `expiresAtSec` (the token's `exp`):
+   * Revokes `id` (a verified token's `tokenId`: derived from `iss` + `jti`, or from what the issuer
+   * signed; never the token's text) until `expiresAtSec` (the token's `exp`):
    * in this replica at once, in the shared store, then announced to the other replicas. Rejects
    * with StoreUnavailableError when the store cannot keep it (this replica still honours it).
    */
@@ -71,7 +72,7 @@ export interface RevocationList {
  * ```ts
  * const revocations = createRevocationList(store, { failMode: 'closed', logger });
  * await revocations.start();
- * const validator = createValidator({ …, isRevoked: (t) => t.jti !== undefined && revocations.isRevoked(t.jti) });
+ * const validator = createTokenValidator({ …, isRevoked: (t) => revocations.isRevoked(t.tokenId) });
  * ```
  */
 export function createRevocationList(store: SharedStore, options: RevocationListOptions): RevocationList {

@@ -318,6 +318,32 @@ describe("seed-mcp's own scale-out variables", () => {
   });
 });
 
+describe("seed-mcp's own security variables", () => {
+  it("ALLOWED_HOSTS defaults to BASE_URL's host name; host lists keep an explicit port, default ones included", () => {
+    expect(loadCloudConfig({ ...minimal, BASE_URL: 'https://MCP.example.com:8443' }).allowedHosts).toEqual(['mcp.example.com']);
+    const set = loadCloudConfig({ ...minimal, ALLOWED_HOSTS: 'MCP.example.com, mcp.example.com:80,[::1]:8443', FETCH_ALLOWED_HOSTS: 'docs.internal:443' });
+    expect(set.allowedHosts).toEqual(['mcp.example.com', 'mcp.example.com:80', '[::1]:8443']);
+    expect(set.fetchAllowedHosts).toEqual(['docs.internal:443']);
+    const err = configError(() => loadCloudConfig({ ...minimal, ALLOWED_HOSTS: 'https://x.example', FETCH_ALLOWED_HOSTS: 'a.example:99999' }));
+    expect(problems(err)).toEqual([
+      'ALLOWED_HOSTS must list host names such as mcp.example.com or mcp.example.com:8443, got: https://x.example',
+      'FETCH_ALLOWED_HOSTS must list host names such as mcp.example.com or mcp.example.com:8443, got: a.example:99999',
+    ]);
+  });
+
+  it('OAUTH_CONSENT_TTL, OAUTH_CONSENT_SKIP_LOOPBACK and OAUTH_CONSENT_SKIP_CLIENTS: consent for every client unless set', () => {
+    expect(loadCloudConfig(minimal).oauthProxy.consent).toEqual({ ttlSec: 2_592_000, skipLoopback: false, skipClients: [] });
+    expect(
+      loadCloudConfig({ ...minimal, OAUTH_CONSENT_TTL: '3600', OAUTH_CONSENT_SKIP_LOOPBACK: 'true', OAUTH_CONSENT_SKIP_CLIENTS: 'a, https://c.example/client.json' }).oauthProxy
+        .consent,
+    ).toEqual({
+      ttlSec: 3600,
+      skipLoopback: true,
+      skipClients: ['a', 'https://c.example/client.json'],
+    });
+  });
+});
+
 describe('redactCloudConfig', () => {
   const secretEnv = {
     ...minimal,

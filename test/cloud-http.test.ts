@@ -70,7 +70,7 @@ describe('the error table', () => {
     for (const [code, spec] of Object.entries(CLOUD_ERRORS) as Array<[CloudErrorCode, (typeof CLOUD_ERRORS)[CloudErrorCode]]>) {
       expect(spec.action, code).not.toMatch(/^Action:/);
       expect(spec.action.length, code).toBeGreaterThan(5);
-      if ('challenge' in spec && spec.challenge === 'bearer') expect([401, 403], code).toContain(spec.status);
+      if ('challenge' in spec && spec.challenge === 'bearer') expect([400, 401, 403], code).toContain(spec.status);
       if ('challenge' in spec && spec.challenge === 'basic') expect(spec.status, code).toBe(401);
       if (spec.body === 'jsonrpc') expect('rpcCode' in spec, code).toBe(true);
       if (spec.body === 'oauth') expect('error' in spec, code).toBe(true);

@@ -90,7 +90,17 @@ const CONTRACT_ENV = [
   'TRUST_PROXY',
 ];
 /** seed-mcp's own, beyond the contract (README, "Several replicas" and "The OAuth proxy"). */
-const OWN_ENV = ['OAUTH_IDP_RESOURCE', 'OAUTH_CLIENT_AUTH_METHOD', 'REDIS_KEY_PREFIX', 'REVOCATION_FAIL_MODE'];
+const OWN_ENV = [
+  'OAUTH_IDP_RESOURCE',
+  'OAUTH_CLIENT_AUTH_METHOD',
+  'REDIS_KEY_PREFIX',
+  'REVOCATION_FAIL_MODE',
+  'ALLOWED_HOSTS',
+  'FETCH_ALLOWED_HOSTS',
+  'OAUTH_CONSENT_TTL',
+  'OAUTH_CONSENT_SKIP_LOOPBACK',
+  'OAUTH_CONSENT_SKIP_CLIENTS',
+];
 const ALLOWED_ENV = new Set([...CONTRACT_ENV, ...OWN_ENV].flatMap((n) => [n, `${n}_FILE`]));
 /**
  * Contract metrics seed-mcp does not export: the token refreshes of a local bridge scraped through

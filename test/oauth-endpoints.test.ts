@@ -104,7 +104,9 @@ describe('client authentication', () => {
     store = createMemoryStore();
     documents = {};
     const fetchDocument = (async (url: string) => documents[url] ?? new Response('gone', { status: 404 })) as typeof fetch;
-    clients = createClientRegistry({ store, ttlSec: 3600, fetch: fetchDocument });
+    // client.example resolves (here) to a public address: the documents come from `documents`.
+    const resolveHost = async () => [{ address: '93.184.215.14', family: 4 as const }];
+    clients = createClientRegistry({ store, ttlSec: 3600, fetch: fetchDocument, resolveHost });
   });
   afterEach(() => store.close());
 
@@ -134,10 +136,12 @@ describe('client authentication', () => {
   it('answers invalid_client for a metadata document that cannot be fetched or is too large', async () => {
     const url = 'https://client.example/meta.json';
     const unreachable = await cloudError(() => authenticateClient(clients, undefined, new URLSearchParams({ client_id: url })));
-    expect([unreachable.code, unreachable.description]).toEqual(['OAUTH_INVALID_CLIENT', `could not fetch the client metadata document ${url}: HTTP 404`]);
+    expect([unreachable.code, unreachable.description]).toEqual(['OAUTH_INVALID_CLIENT', 'the client metadata document could not be used']);
     documents[url] = new Response(JSON.stringify({ client_id: url, redirect_uris: ['http://127.0.0.1/cb'], padding: 'x'.repeat(6000) }));
     const huge = await cloudError(() => authenticateClient(clients, undefined, new URLSearchParams({ client_id: url })));
-    expect(huge.description).toBe('the client metadata document is larger than 5120 bytes');
+    expect([huge.code, huge.description]).toEqual(['OAUTH_INVALID_CLIENT', 'the client metadata document could not be used']);
+    documents[url] = new Response(JSON.stringify({ client_id: url, redirect_uris: ['http://127.0.0.1/cb'] }));
+    expect((await authenticateClient(clients, undefined, new URLSearchParams({ client_id: url }))).client_id).toBe(url);
   });
 
   it('refuses registrations with the RFC 7591 error codes, as CloudErrors', async () => {
@@ -331,7 +335,7 @@ describe('the proxy', () => {
     expect(defaultScope(['checklist.read', 'openid', 'checklist.read'])).toBe('openid profile email offline_access checklist.read');
   });
 
-  it('routes its six paths, with CORS on the ones browsers call across origins', () => {
+  it('routes its eight paths, with CORS on the ones browsers call across origins and none on the consent pages', () => {
     const store = createMemoryStore();
     const proxy = createOAuthProxy({
       baseUrl: 'https://mcp.example',
@@ -351,6 +355,8 @@ describe('the proxy', () => {
       ['/oauth/token', ['POST'], 'public'],
       ['/oauth/register', ['POST'], 'public'],
       ['/oauth/revoke', ['POST'], 'public'],
+      ['/oauth/consent', ['POST'], undefined],
+      ['/oauth/consents', ['GET', 'POST'], undefined],
     ]);
     expect(proxy.metadata()).toMatchObject({
       issuer: 'https://mcp.example',

@@ -5,13 +5,9 @@
  * (scripted), the code exchange, a tool call, refresh, revocation and the 401 after it. Then the
  * endpoints' refusals one by one.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { auth, Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,41 +19,9 @@ import { createTestOAuthClient, type TestOAuthClient } from './support/oauth-cli
 import { followLogin } from './support/scripted-browser.mjs';
 import { startStub, type Stub } from './support/http-stub.js';
 import { freePort } from './support/ports.js';
+import { selfSigned } from './support/self-signed.js';
 
 const SCOPES = ['checklist.list', 'checklist.read'];
-
-/** A self-signed certificate for 127.0.0.1 (openssl), for the https client metadata document. */
-function selfSigned(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-cert-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-out',
-        join(dir, 'c.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 let idp: TestIdp;
 let server: RunningCloud;
@@ -114,6 +78,8 @@ beforeAll(async () => {
       OAUTH_CLIENT_ID: 'seed-proxy',
       DCR_RATE_LIMIT_MAX: '25',
       REDIS_KEY_PREFIX: `seed-mcp-test-${randomBytes(4).toString('hex')}:`,
+      // The metadata documents are served on loopback, which is refused unless allowed.
+      FETCH_ALLOWED_HOSTS: '127.0.0.1',
     }),
     port,
     host: '127.0.0.1',
@@ -306,7 +272,7 @@ describe('registration (RFC 7591)', () => {
     expect((await right.json()).error).toBe('invalid_grant'); // authenticated; the code is simply unknown
   });
 
-  it('refuses a metadata document that is too large, names another client_id, or cannot be fetched', async () => {
+  it('refuses a metadata document that is too large, names another client_id, or cannot be fetched, with one message', async () => {
     const huge = documentUrl.replace('/client.json', '/huge.json');
     const authorizeWith = (clientId: string) =>
       fetch(
@@ -315,12 +281,18 @@ describe('registration (RFC 7591)', () => {
       );
     const tooBig = await authorizeWith(huge);
     expect(tooBig.status).toBe(400);
-    expect(await tooBig.text()).toMatch(/larger than 5120 bytes/);
+    const page = await tooBig.text();
+    expect(page).toContain('the client metadata document could not be used');
     documentBody = () => JSON.stringify({ client_id: 'https://someone.else/client.json', redirect_uris: ['http://127.0.0.1/cb'] });
     const other = await authorizeWith(`${documentUrl}?v=2`);
-    expect(await other.text()).toMatch(/its own URL as client_id/);
-    const unreachable = await authorizeWith('https://127.0.0.1:1/client.json');
-    expect(await unreachable.text()).toMatch(/could not fetch the client metadata document/);
+    expect([other.status, await other.text()]).toEqual([400, page]);
+    const unreachable = await authorizeWith(`https://127.0.0.1:${await freePort()}/client.json`);
+    expect([unreachable.status, await unreachable.text()]).toEqual([400, page]);
+    // The reasons are in the server log, not in the answers.
+    const reasons = logLines.filter((l) => l.includes('oauth_client_metadata_refused')).join('\n');
+    expect(reasons).toContain('the body is larger than 5120 bytes');
+    expect(reasons).toContain('does not name its own URL as client_id');
+    expect(reasons).toContain('ECONNREFUSED');
   });
 });
 

@@ -59,6 +59,14 @@ export interface CloudConfig {
     readonly idpResource?: string;
     /** `OAUTH_CLIENT_AUTH_METHOD`: how a confidential proxy client authenticates; unset = what the IdP advertises. */
     readonly clientAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+    readonly consent: {
+      /** `OAUTH_CONSENT_TTL` in seconds: how long a user's approval of a client is remembered; 2592000 (30 days) unless set. */
+      readonly ttlSec: number;
+      /** `OAUTH_CONSENT_SKIP_LOOPBACK`: no consent page for clients whose redirect URI is loopback http; false unless set. */
+      readonly skipLoopback: boolean;
+      /** `OAUTH_CONSENT_SKIP_CLIENTS`: client ids (or metadata document URLs) the operator trusts: no consent page. */
+      readonly skipClients: string[];
+    };
   };
   /** `REDIS_KEY_PREFIX`: the namespace of every key and channel; `seed-mcp:` unless set. */
   readonly redisKeyPrefix: string;
@@ -101,6 +109,17 @@ export interface CloudConfig {
   readonly logFormat: 'json' | 'pretty';
   /** `TRUST_PROXY`: honour `X-Forwarded-*`; false unless set. */
   readonly trustProxy: boolean;
+  /**
+   * `ALLOWED_HOSTS`: the `Host` values (name, or name:port) the MCP and OAuth endpoints answer, lower
+   * case; unless set, BASE_URL's host name. Loopback names are always accepted: a DNS-rebinding
+   * page cannot send them. Health, readiness and metrics answer any `Host` (probes use the pod IP).
+   */
+  readonly allowedHosts: string[];
+  /**
+   * `FETCH_ALLOWED_HOSTS`: host names a URL given by a client (a client ID metadata document) may
+   * name although they resolve to a loopback, private, link-local or metadata address; lower case.
+   */
+  readonly fetchAllowedHosts: string[];
   /** What the operator should hear at start-up although the configuration is valid. */
   readonly warnings: string[];
 }
@@ -147,6 +166,11 @@ const NAMES = [
   'OAUTH_CLIENT_AUTH_METHOD',
   'REDIS_KEY_PREFIX',
   'REVOCATION_FAIL_MODE',
+  'ALLOWED_HOSTS',
+  'FETCH_ALLOWED_HOSTS',
+  'OAUTH_CONSENT_TTL',
+  'OAUTH_CONSENT_SKIP_LOOPBACK',
+  'OAUTH_CONSENT_SKIP_CLIENTS',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -336,6 +360,29 @@ const origins =
     return [...new Set(out)];
   };
 
+/** Host names, each optionally with `:port` (kept even when it is the scheme's default), lower case: no scheme, path or credentials. */
+const hosts =
+  (name: Name): Parser<string[]> =>
+  (v, problems) => {
+    const out: string[] = [];
+    for (const entry of splitList(v, /,/)) {
+      const m = /^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)(?::(\d{1,5}))?$/i.exec(entry);
+      let hostname: string | undefined;
+      try {
+        hostname = m ? new URL(`http://${m[1]}`).hostname : undefined;
+      } catch {
+        // reported below
+      }
+      const port = m?.[2] === undefined ? undefined : Number(m[2]);
+      if (!hostname || (port !== undefined && (port < 1 || port > 65535))) {
+        problems.push(`${name} must list host names such as mcp.example.com or mcp.example.com:8443, got: ${entry}`);
+      } else {
+        out.push(port === undefined ? hostname : `${hostname}:${port}`);
+      }
+    }
+    return [...new Set(out)];
+  };
+
 interface RedisUrlParts {
   scheme: string;
   userinfo: string | undefined;
@@ -442,6 +489,11 @@ const fields = z.object({
   OAUTH_CLIENT_AUTH_METHOD: variable(oneOf('OAUTH_CLIENT_AUTH_METHOD', ['client_secret_basic', 'client_secret_post'] as const)),
   REDIS_KEY_PREFIX: variable(text, 'seed-mcp:'),
   REVOCATION_FAIL_MODE: variable(oneOf('REVOCATION_FAIL_MODE', ['closed', 'open'] as const), 'closed'),
+  ALLOWED_HOSTS: variable(hosts('ALLOWED_HOSTS'), []),
+  FETCH_ALLOWED_HOSTS: variable(hosts('FETCH_ALLOWED_HOSTS'), []),
+  OAUTH_CONSENT_TTL: variable(int('OAUTH_CONSENT_TTL', 60), 2_592_000),
+  OAUTH_CONSENT_SKIP_LOOPBACK: variable(bool('OAUTH_CONSENT_SKIP_LOOPBACK'), false),
+  OAUTH_CONSENT_SKIP_CLIENTS: variable(list(/,/), []),
 } satisfies Record<Name, z.ZodType<unknown, Raw>>);
 
 type Fields = z.output<typeof fields>;
@@ -511,6 +563,7 @@ function toConfig(o: Fields): CloudConfig {
       dcrRateLimitMax: o.DCR_RATE_LIMIT_MAX,
       idpResource: o.OAUTH_IDP_RESOURCE === 'none' ? undefined : (o.OAUTH_IDP_RESOURCE ?? [...o.RESOURCE_IDENTIFIER, ...o.OIDC_AUDIENCE][0]),
       clientAuthMethod: o.OAUTH_CLIENT_AUTH_METHOD,
+      consent: { ttlSec: o.OAUTH_CONSENT_TTL, skipLoopback: o.OAUTH_CONSENT_SKIP_LOOPBACK, skipClients: o.OAUTH_CONSENT_SKIP_CLIENTS },
     },
     redisUrl: o.REDIS_URL,
     redisKeyPrefix: o.REDIS_KEY_PREFIX,
@@ -526,6 +579,8 @@ function toConfig(o: Fields): CloudConfig {
     logLevel: o.LOG_LEVEL,
     logFormat: o.LOG_FORMAT,
     trustProxy: o.TRUST_PROXY,
+    allowedHosts: o.ALLOWED_HOSTS.length > 0 ? o.ALLOWED_HOSTS : [new URL(baseUrl).hostname],
+    fetchAllowedHosts: o.FETCH_ALLOWED_HOSTS,
     warnings,
   });
 }

@@ -25,7 +25,7 @@ export interface ErrorSpec {
    * `basic` for a client that failed to authenticate at the OAuth proxy.
    */
   readonly challenge?: 'bearer' | 'basic';
-  readonly bearerError?: 'invalid_token' | 'insufficient_scope';
+  readonly bearerError?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
   /** The JSON-RPC error code of a `jsonrpc` body. */
   readonly rpcCode?: number;
   /** A decision about the caller, counted in `auth_attempts_total{code}` and written as an audit event. */
@@ -92,14 +92,11 @@ export const CLOUD_ERRORS = {
     authFailure: true,
     action: 'sign in again asking for the missing scopes (seed-mcp login --scope ...)',
   },
-  ACCESS_DENIED: {
-    status: 403,
-    body: 'resource',
-    challenge: 'bearer',
-    bearerError: 'insufficient_scope',
-    authFailure: true,
-    action: 'ask your administrator for access to this tool',
-  },
+  // A policy decision, not a scope the caller could ask for: no challenge, so that no MCP client
+  // reads it as insufficient_scope and starts a pointless step-up sign-in.
+  ACCESS_DENIED: { status: 403, body: 'resource', authFailure: true, action: 'ask your administrator for access to this tool' },
+  // RFC 6750 §3.1 invalid_request: a malformed request (two Authorization headers, say).
+  INVALID_REQUEST: { status: 400, body: 'resource', challenge: 'bearer', bearerError: 'invalid_request', action: 'send one Authorization header with one bearer token' },
   RATE_LIMITED: { status: 429, body: 'resource', authFailure: true, action: 'wait before retrying' },
   // The resource server cannot decide now: not the caller's fault, so no challenge.
   REVOCATION_UNAVAILABLE: {
@@ -110,6 +107,12 @@ export const CLOUD_ERRORS = {
   },
   JWKS_UNAVAILABLE: { status: 503, body: 'resource', retryAfterSec: 5, action: 'retry shortly; operators: check /health/ready and the IdP' },
   // The HTTP surface.
+  FORBIDDEN_HOST: {
+    status: 403,
+    body: 'resource',
+    error: 'forbidden_host',
+    action: "use the server's public address (BASE_URL); operators: add the host name to ALLOWED_HOSTS if it should be served",
+  },
   FORBIDDEN_ORIGIN: { status: 403, body: 'resource', error: 'forbidden_origin', action: 'add the origin to CORS_EXTRA_ORIGINS if it should be allowed' },
   NOT_FOUND: { status: 404, body: 'resource', error: 'not_found', action: 'use the MCP endpoint' },
   SHUTTING_DOWN: { status: 503, body: 'resource', error: 'shutting_down', retryAfterSec: 1, close: true, action: 'retry against another replica' },
@@ -118,6 +121,7 @@ export const CLOUD_ERRORS = {
   // The MCP endpoint, before a message reaches an MCP server.
   BODY_TOO_LARGE: { status: 413, body: 'jsonrpc', rpcCode: -32600, close: true, action: 'send a smaller request' },
   PARSE_ERROR: { status: 400, body: 'jsonrpc', rpcCode: -32700, action: 'send one JSON-RPC message (or a batch) as JSON' },
+  TOO_DEEP: { status: 400, body: 'jsonrpc', rpcCode: -32600, action: 'send JSON nested less deeply' },
   INVALID_SESSION_REQUEST: { status: 400, body: 'jsonrpc', rpcCode: -32600, action: 'send one JSON-RPC request per POST in a session' },
   SESSION_NOT_FOUND: { status: 404, body: 'jsonrpc', rpcCode: -32001, action: 'initialize a new session' },
   SESSION_STREAM_ELSEWHERE: { status: 405, body: 'jsonrpc', rpcCode: -32000, action: 'open the event stream on the replica that holds the session' },

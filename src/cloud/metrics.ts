@@ -26,6 +26,8 @@ export const ROUTE_LABELS = [
   '/oauth/token',
   '/oauth/register',
   '/oauth/revoke',
+  '/oauth/consent',
+  '/oauth/consents',
 ] as const;
 export type RouteLabel = (typeof ROUTE_LABELS)[number] | typeof OTHER;
 

@@ -18,6 +18,7 @@ import { createMcpDispatch } from './http/mcp/dispatch.js';
 import { createRateLimitStep, type RateLimitStep } from './http/mcp/rate-limit.js';
 import { MCP_PATH, mcpRoute } from './http/mcp/route.js';
 import { PRM_PATH, protectedResourceMetadata, protectedResourceRoutes } from './http/protected-resource.js';
+import { createHostCheck } from './http/request-checks.js';
 import { createRouter, type Route } from './http/router.js';
 import { listenHttp } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -173,13 +174,14 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     );
     if (config.metrics.enabled) {
       const { metricsHandler } = await import('./http/metrics-route.js');
-      routes.push({ path: '/metrics', handle: metricsHandler(metrics, { token: config.metrics.token }) });
+      routes.push({ path: '/metrics', anyHost: true, handle: metricsHandler(metrics, { token: config.metrics.token }) });
     }
 
     // The mirror of revoked tokens is loaded before the first request; with Redis down it stays
     // untrusted (REVOCATION_FAIL_MODE decides) and loads as soon as Redis answers.
     await revocations?.start().catch((err: Error) => logger.warn(`could not load the revocation list yet: ${err.message}`, { event: 'revocation_unavailable' }));
-    const http = await listenHttp({ router: createRouter(routes, errorContext), host: config.host, port: config.port, errorContext, mcpUrl, logger, metrics });
+    const checkHost = createHostCheck(config.allowedHosts, { trustProxy: config.trustProxy });
+    const http = await listenHttp({ router: createRouter(routes, errorContext), host: config.host, port: config.port, errorContext, mcpUrl, checkHost, logger, metrics });
     shuttingDown = http.shuttingDown;
     closers.push(() => http.close(deps.shutdownGraceMs ?? 10_000));
     void idp?.warm();
@@ -233,9 +235,16 @@ function createProxy(
     scopesSupported: config.scopesSupported,
     ...(config.oauthProxy.idpResource ? { idpResource: config.oauthProxy.idpResource } : {}),
     dcr: { ttlSec: config.oauthProxy.dcrClientTtlSec, rateLimitMax: config.oauthProxy.dcrRateLimitMax },
+    consent: config.oauthProxy.consent,
     trustProxy: config.trustProxy,
     store,
-    clients: createClientRegistry({ store, ttlSec: config.oauthProxy.dcrClientTtlSec, ...(parts.fetch ? { fetch: parts.fetch } : {}) }),
+    clients: createClientRegistry({
+      store,
+      ttlSec: config.oauthProxy.dcrClientTtlSec,
+      fetchAllowedHosts: config.fetchAllowedHosts,
+      logger: parts.logger,
+      ...(parts.fetch ? { fetch: parts.fetch } : {}),
+    }),
     idp,
     ...(validator ? { validator } : {}),
     ...(revocations ? { revocations } : {}),

@@ -10,8 +10,10 @@ export interface FollowLoginOptions {
   log?: (line: string) => void;
   jar?: CookieJar;
   maxSteps?: number;
+  /** On seed-mcp's own consent page: Allow (default), Deny, or stop there (the result then has `consentPage`). */
+  consent?: 'approve' | 'deny' | 'stop';
 }
-export declare function followLogin(url: string, options?: FollowLoginOptions): Promise<{ callbackUrl: string; status: number; body: string }>;
+export declare function followLogin(url: string, options?: FollowLoginOptions): Promise<{ callbackUrl: string; status: number; body: string; consentPage?: string }>;
 export declare function approveDevice(
   verificationUri: string,
   options?: FollowLoginOptions & { userCode?: string },

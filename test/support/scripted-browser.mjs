@@ -29,12 +29,16 @@ import { fileURLToPath } from 'node:url';
  * @property {(line: string) => void} [log] Receives one line per step (method and path only).
  * @property {CookieJar} [jar] Cookies to start from and keep (share one to keep an IdP session).
  * @property {number} [maxSteps] Give up after this many requests; default 25.
+ * @property {'approve' | 'deny' | 'stop'} [consent] On seed-mcp's own consent page (the OAuth
+ *   proxy's): Allow (default), Deny, or stop there as a person who does not answer; then the
+ *   result has `consentPage` and no callback.
  *
  * @typedef {object} FollowLoginResult
  * @property {string} callbackUrl The loopback callback URL requested, with the IdP's parameters
  *   (`code`, `state`, or `error`).
  * @property {number} status Status of the callback server's answer.
  * @property {string} body Body of the callback server's answer.
+ * @property {string} [consentPage] With `consent: 'stop'`: the consent page where the walk stopped.
  *
  * @typedef {object} ApproveDeviceOptions
  * @property {string} [login] Default `alice`.
@@ -179,7 +183,7 @@ const fieldOf = (form, name) => form.fields.find(([n]) => n === name)?.[1];
 
 /**
  * @typedef {{ method: string, url: URL, body?: URLSearchParams }} Step
- * @typedef {{ kind: 'callback', step: Step } | { kind: 'done', outcome: 'approved' | 'denied', status: number, body: string }} Outcome
+ * @typedef {{ kind: 'callback', step: Step } | { kind: 'done', outcome: 'approved' | 'denied' | 'consent-page', status: number, body: string }} Outcome
  */
 
 /** Only method and path: queries carry codes and states. @param {Step} step */
@@ -191,7 +195,7 @@ const describe = (step) => `${step.method} ${step.url.origin}${step.url.pathname
  *
  * @param {URL} start
  * @param {(url: URL) => boolean} isCallback
- * @param {Required<Pick<FollowLoginOptions, 'login' | 'password' | 'action' | 'maxSteps'>> & { jar: CookieJar, log: (line: string) => void, userCode?: string }} options
+ * @param {Required<Pick<FollowLoginOptions, 'login' | 'password' | 'action' | 'maxSteps'>> & { jar: CookieJar, log: (line: string) => void, userCode?: string, consent?: 'approve' | 'deny' | 'stop' }} options
  * @returns {Promise<Outcome>}
  */
 async function walk(start, isCallback, options) {
@@ -244,8 +248,14 @@ async function walk(start, isCallback, options) {
     const consentForm = byPrompt('consent');
     const confirmForm = forms.find((f) => f.id === 'op.deviceConfirmForm');
     const inputForm = forms.find((f) => f.id === 'op.deviceInputForm');
+    const seedConsentForm = forms.find((f) => f.id === 'seed-mcp-consent');
 
-    if (loginForm) {
+    if (seedConsentForm) {
+      // seed-mcp's own question, before the IdP: Allow and Deny are the form's two buttons.
+      const consent = options.consent ?? 'approve';
+      if (consent === 'stop') return { kind: 'done', outcome: 'consent-page', status: res.status, body: html };
+      step = submit(seedConsentForm, [...seedConsentForm.fields, ['decision', consent === 'deny' ? 'deny' : 'approve']]);
+    } else if (loginForm) {
       if (options.action === 'deny') step = cancel();
       else {
         const fields = loginForm.fields.filter(([n]) => n !== 'login' && n !== 'password');
@@ -338,7 +348,9 @@ export async function followLogin(url, options = {}) {
     maxSteps: options.maxSteps ?? 25,
     jar: options.jar ?? new CookieJar(),
     log: options.log ?? (() => {}),
+    ...(options.consent ? { consent: options.consent } : {}),
   });
+  if (outcome.kind === 'done' && outcome.outcome === 'consent-page') return { callbackUrl: '', status: outcome.status, body: '', consentPage: outcome.body };
   if (outcome.kind !== 'callback') throw new Error('the IdP never redirected to the callback');
 
   options.log?.(`${outcome.step.method} ${outcome.step.url.origin}${outcome.step.url.pathname} (callback)`);
@@ -400,6 +412,7 @@ async function main() {
         login: env.SCRIPTED_BROWSER_LOGIN || 'alice',
         password: env.SCRIPTED_BROWSER_PASSWORD || 'x',
         action,
+        consent: /** @type {'approve' | 'deny' | 'stop'} */ (env.SCRIPTED_BROWSER_CONSENT || 'approve'),
       });
       const callback = new URL(result.callbackUrl);
       entry.callbackUrl = redactCallback(result.callbackUrl);

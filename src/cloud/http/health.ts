@@ -59,6 +59,7 @@ export function healthRoutes(deps: ReadinessDeps): Route[] {
     {
       path: '/health',
       servesDuringShutdown: true,
+      anyHost: true,
       handle(_req, res) {
         const down = deps.shuttingDown();
         sendJson(res, down ? 503 : 200, { status: down ? 'shutting_down' : 'ok', timestamp: new Date().toISOString() });
@@ -67,6 +68,7 @@ export function healthRoutes(deps: ReadinessDeps): Route[] {
     {
       path: '/health/ready',
       servesDuringShutdown: true,
+      anyHost: true,
       handle(_req, res) {
         const r = readiness(deps);
         sendJson(res, r.ok ? 200 : 503, r.body);

@@ -21,6 +21,8 @@ export interface Route {
   cors?: 'public';
   /** Still served while the server shuts down (health and readiness); every other route answers 503. */
   servesDuringShutdown?: boolean;
+  /** Answered whatever `Host` the request names (probes and scrapers use the pod's address); every other route checks it. */
+  anyHost?: boolean;
   handle: Handler;
 }
 

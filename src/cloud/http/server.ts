@@ -3,11 +3,12 @@
  * table, with the security headers every answer carries, the request metrics, the shutdown gate and
  * a graceful close.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
 import { CloudError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { checkSingleAuthorization } from './request-checks.js';
 import { sendError, type ErrorContext } from './respond.js';
 import type { Router } from './router.js';
 
@@ -18,6 +19,8 @@ export interface HttpServerOptions {
   errorContext: ErrorContext;
   /** The public URL of the MCP endpoint, for the 404's hint. */
   mcpUrl: string;
+  /** Throws FORBIDDEN_HOST for a `Host` this server does not answer (routes without `anyHost`). */
+  checkHost: (req: IncomingMessage) => void;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -55,6 +58,13 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
     }
     if (!route) {
       sendError(res, new CloudError('NOT_FOUND', 'nothing is served at this path', { action: `the MCP endpoint is ${options.mcpUrl}` }), errorContext);
+      return;
+    }
+    try {
+      if (!route.anyHost) options.checkHost(req);
+      checkSingleAuthorization(req);
+    } catch (err) {
+      sendError(res, err as CloudError, errorContext);
       return;
     }
     router.dispatch(req, res, path).catch((err: Error) => {

@@ -1,9 +1,12 @@
 /**
  * `GET /oauth/authorize`: the MCP client sends the user here with its PKCE challenge. The proxy
- * remembers the request in a transaction and sends the browser on to the IdP with its OWN client
- * id, PKCE and callback; the callback finishes the transaction.
+ * remembers the request in a transaction; unless the user already approved the client (or the
+ * operator lets it skip the question), it asks first on its consent page, before any redirect.
+ * Then it sends the browser on to the IdP with its OWN client id, PKCE and callback; the callback
+ * finishes the transaction.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HTML_PAGE_HEADERS } from '../../shared/html.js';
 import { sha256Base64url } from '../../shared/crypto.js';
 import { errorSpec, isCloudError, CloudError } from '../errors.js';
 import { sendRedirect } from '../http/respond.js';
@@ -11,6 +14,8 @@ import { isStoreUnavailable } from '../store/types.js';
 import { STORE_KEYS } from '../store/keys.js';
 import { redirectToClient, sendPage } from './answers.js';
 import { ClientMetadataError, redirectUriMatches, type OAuthClient } from './clients.js';
+import { consentPage } from './consent-page.js';
+import { consentSkipped, cookie, cookieNames, isApproved, newCookieValue, readCookie, sessionOf } from './consent.js';
 import { IdpError } from './idp.js';
 import type { EndpointDeps } from './options.js';
 import { param } from './params.js';
@@ -18,11 +23,15 @@ import { PKCE, randomToken, TRANSACTION_TTL_MS, type Transaction } from './state
 import { answerUnavailable, type EndpointHandler } from './unavailable.js';
 
 /** What the authorization endpoint needs. */
-export type AuthorizeDeps = Pick<EndpointDeps, 'baseUrl' | 'acceptedResources' | 'defaultScope' | 'idpResource' | 'store' | 'clients' | 'idp' | 'metrics' | 'logger'>;
+export type AuthorizeDeps = Pick<
+  EndpointDeps,
+  'baseUrl' | 'acceptedResources' | 'defaultScope' | 'idpResource' | 'store' | 'clients' | 'idp' | 'metrics' | 'logger' | 'consent' | 'resource' | 'secureCookies'
+>;
 
 /** The authorization endpoint's handler. */
 export function createAuthorizeEndpoint(deps: AuthorizeDeps): EndpointHandler {
-  const { baseUrl, store, clients, idp, metrics, logger } = deps;
+  const { baseUrl, store, clients, metrics, logger } = deps;
+  const names = cookieNames(deps.secureCookies);
 
   const refuse = (res: ServerResponse, title: string, action: string) => {
     metrics?.oauthAuthorization('failure');
@@ -63,8 +72,8 @@ export function createAuthorizeEndpoint(deps: AuthorizeDeps): EndpointHandler {
     return { client, redirectUri };
   }
 
-  /** Checks the rest of the request, stores the transaction and returns the IdP's authorization URL. */
-  async function startSignIn(q: URLSearchParams, client: OAuthClient, redirectUri: string, state: string | undefined): Promise<URL> {
+  /** Checks the rest of the request; the transaction it describes (consent not decided yet). */
+  function prepare(q: URLSearchParams, client: OAuthClient, redirectUri: string, state: string | undefined): Transaction {
     if (param(q, 'response_type') !== 'code') throw new CloudError('OAUTH_UNSUPPORTED_RESPONSE_TYPE', 'only response_type=code is supported');
     const challenge = param(q, 'code_challenge');
     if (!challenge || !PKCE.test(challenge)) throw new CloudError('OAUTH_INVALID_REQUEST', 'PKCE is required: send code_challenge (S256)');
@@ -72,27 +81,32 @@ export function createAuthorizeEndpoint(deps: AuthorizeDeps): EndpointHandler {
     const resource = param(q, 'resource');
     if (resource !== undefined && !deps.acceptedResources.includes(resource)) throw new CloudError('OAUTH_INVALID_TARGET', 'the resource is not this server');
     const scope = param(q, 'scope') ?? client.scope ?? deps.defaultScope;
-    const verifier = randomToken(48);
-    const id = randomToken();
-    const tx: Transaction = {
+    // A refresh token needs consent at most IdPs; ask for it unless the client chose a prompt.
+    const prompt = param(q, 'prompt') ?? (scope.split(' ').includes('offline_access') ? 'consent' : undefined);
+    return {
       clientId: client.client_id,
+      ...(client.client_name ? { clientName: client.client_name } : {}),
       redirectUri,
       codeChallenge: challenge,
       ...(state !== undefined ? { state } : {}),
       scope,
       ...(resource ? { resource } : {}),
-      verifier,
-    };
-    await store.set(STORE_KEYS.transaction(id), tx, TRANSACTION_TTL_MS);
-    // A refresh token needs consent at most IdPs; ask for it unless the client chose a prompt.
-    const prompt = param(q, 'prompt') ?? (scope.split(' ').includes('offline_access') ? 'consent' : undefined);
-    return idp.authorizationUrl({
-      state: id,
-      codeChallenge: sha256Base64url(verifier),
-      scope,
-      ...(deps.idpResource ? { resource: deps.idpResource } : {}),
+      verifier: randomToken(48),
       ...(prompt ? { prompt } : {}),
-    });
+      consent: 'pending',
+    };
+  }
+
+  /**
+   * Decides whether the user must answer the consent page first: not when the operator lets the
+   * client skip it, nor when this browser's session names a user who approved the client for these
+   * scopes and this redirect host (the IdP must then sign in that same user).
+   */
+  async function decideConsent(req: IncomingMessage, tx: Transaction, client: OAuthClient): Promise<Transaction> {
+    if (consentSkipped(deps.consent, client, tx.redirectUri)) return { ...tx, consent: 'skipped' };
+    const session = await sessionOf(store, req, names);
+    if (session && (await isApproved(store, session.user, client.client_id, tx.scope, tx.redirectUri))) return { ...tx, consent: 'remembered', expectedUser: session.user };
+    return tx;
   }
 
   /** The error that goes back to the client for `err`, or undefined when `err` is not one to send there. */
@@ -112,17 +126,51 @@ export function createAuthorizeEndpoint(deps: AuthorizeDeps): EndpointHandler {
     if (!checked) return;
     const { client, redirectUri } = checked;
     const state = q.get('state') ?? undefined;
-    let target: URL;
+    const id = randomToken();
+    let tx: Transaction;
     try {
-      target = await startSignIn(q, client, redirectUri, state);
+      tx = await decideConsent(req, prepare(q, client, redirectUri, state), client);
+      if (tx.consent === 'pending') {
+        // Bound to this browser: the answer must come from the browser that saw the question.
+        const browser = readCookie(req, names.browser) ?? newCookieValue();
+        tx = { ...tx, browser: sha256Base64url(browser) };
+        await store.set(STORE_KEYS.transaction(id), tx, TRANSACTION_TTL_MS);
+        logger.info('oauth consent asked', { event: 'oauth_consent_asked', client_id: client.client_id });
+        res.setHeader('set-cookie', cookie(names.browser, browser, { secure: deps.secureCookies, maxAgeSec: TRANSACTION_TTL_MS / 1000 }));
+        res.writeHead(200, HTML_PAGE_HEADERS).end(
+          consentPage({
+            transaction: id,
+            clientId: client.client_id,
+            ...(client.client_name ? { clientName: client.client_name } : {}),
+            redirectUri,
+            scopes: tx.scope.split(' ').filter(Boolean),
+            resource: deps.resource,
+          }),
+        );
+        return;
+      }
+      await store.set(STORE_KEYS.transaction(id), tx, TRANSACTION_TTL_MS);
+      const target = await idpAuthorizationUrl(deps, id, tx);
+      metrics?.oauthAuthorization('success');
+      logger.info('oauth authorization started', { event: 'oauth_authorize', client_id: client.client_id, consent: tx.consent });
+      sendRedirect(res, target.href);
     } catch (err) {
       const back = refusal(err);
       if (!back) throw err;
       metrics?.oauthAuthorization('failure');
       return redirectToClient(res, { redirectUri, state, issuer: baseUrl }, { error: back[0], error_description: back[1] });
     }
-    metrics?.oauthAuthorization('success');
-    logger.info('oauth authorization started', { event: 'oauth_authorize', client_id: client.client_id });
-    sendRedirect(res, target.href);
+  });
+}
+
+/** The IdP's authorization URL for transaction `id`: the proxy's own client, PKCE and callback. */
+export function idpAuthorizationUrl(deps: Pick<EndpointDeps, 'idp' | 'idpResource'>, id: string, tx: Transaction): Promise<URL> {
+  return deps.idp.authorizationUrl({
+    state: id,
+    codeChallenge: sha256Base64url(tx.verifier),
+    // `openid`, so that the IdP says who signed in (an ID token): approvals are remembered per user.
+    scope: tx.scope.split(' ').includes('openid') ? tx.scope : `openid ${tx.scope}`.trim(),
+    ...(deps.idpResource ? { resource: deps.idpResource } : {}),
+    ...(tx.prompt ? { prompt: tx.prompt } : {}),
   });
 }

@@ -1,14 +1,17 @@
 /**
  * The MCP clients the OAuth proxy knows: registered through RFC 7591 (`/oauth/register`, kept in
  * the shared store for `DCR_CLIENT_TTL`), or named by a client ID metadata document (an https
- * `client_id` whose JSON metadata this server fetches, with size and time limits).
+ * `client_id` whose JSON metadata this server fetches, with size and time limits, only from a
+ * public address unless `FETCH_ALLOWED_HOSTS` names the host: see safe-fetch.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { constantTimeEqual, sha256Base64url } from '../../shared/crypto.js';
-import { BodyTooLargeError, readResponseText } from '../../shared/http/read-body.js';
+import { readResponseText } from '../../shared/http/read-body.js';
+import { silentLogger, type Logger } from '../../shared/logger.js';
 import { CloudError } from '../errors.js';
 import type { SharedStore } from '../store/types.js';
 import { STORE_KEYS } from '../store/keys.js';
+import { pinnedAgent, pinnedFetch, resolveTarget, resolveWithDns, untilAborted, type ResolveHost } from './safe-fetch.js';
 
 /** A client as the proxy keeps it. */
 export interface OAuthClient {
@@ -20,6 +23,8 @@ export interface OAuthClient {
   client_name?: string;
   client_uri?: string;
   logo_uri?: string;
+  tos_uri?: string;
+  policy_uri?: string;
   scope?: string;
   /** sha256 of the secret (base64url); only for confidential clients. */
   secret_hash?: string;
@@ -106,10 +111,29 @@ function optionalText(body: Record<string, unknown>, name: string): string | und
   return v;
 }
 
+/** The URLs a client describes itself with: shown to people, so http(s) only (no `javascript:`, `data:`...). */
+const WEB_URI_FIELDS = ['client_uri', 'logo_uri', 'tos_uri', 'policy_uri'] as const;
+
+function optionalWebUri(body: Record<string, unknown>, name: string): string | undefined {
+  const v = optionalText(body, name);
+  if (v === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    // refused below
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password) {
+    throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `${name} must be an absolute http or https URL without credentials`);
+  }
+  return v;
+}
+
 /**
  * The client metadata of a registration request or metadata document, checked: redirect URIs
  * (1–10, see {@link checkRedirectUri}), the authentication method (`none` or a client secret),
- * grant types (authorization_code, refresh_token) and response type `code`.
+ * grant types (authorization_code, refresh_token), response type `code`, and http(s) URLs only
+ * in `client_uri`, `logo_uri`, `tos_uri` and `policy_uri`.
  */
 export function parseClientMetadata(body: unknown, defaultAuthMethod: OAuthClient['token_endpoint_auth_method']): Omit<OAuthClient, 'client_id' | 'source'> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'the client metadata must be a JSON object');
@@ -132,17 +156,19 @@ export function parseClientMetadata(body: unknown, defaultAuthMethod: OAuthClien
     throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'response_types must be ["code"]');
   }
   const client_name = optionalText(o, 'client_name');
-  const client_uri = optionalText(o, 'client_uri');
-  const logo_uri = optionalText(o, 'logo_uri');
   const scope = optionalText(o, 'scope');
+  const webUris: Partial<Record<(typeof WEB_URI_FIELDS)[number], string>> = {};
+  for (const name of WEB_URI_FIELDS) {
+    const v = optionalWebUri(o, name);
+    if (v !== undefined) webUris[name] = v;
+  }
   return {
     redirect_uris,
     token_endpoint_auth_method: method as OAuthClient['token_endpoint_auth_method'],
     grant_types: grant_types as string[],
     response_types: ['code'],
     ...(client_name !== undefined ? { client_name } : {}),
-    ...(client_uri !== undefined ? { client_uri } : {}),
-    ...(logo_uri !== undefined ? { logo_uri } : {}),
+    ...webUris,
     ...(scope !== undefined ? { scope } : {}),
   };
 }
@@ -157,8 +183,24 @@ export interface ClientRegistryOptions {
   store: SharedStore;
   /** `DCR_CLIENT_TTL` in seconds. */
   ttlSec: number;
-  /** Test seam for client ID metadata documents; default the global fetch. */
+  /**
+   * `FETCH_ALLOWED_HOSTS`: hosts (`host`, any port; `host:port`, that port; lower case) whose
+   * metadata documents may be fetched although they resolve to a refused address (loopback,
+   * private, link-local, metadata...). Empty unless set.
+   */
+  fetchAllowedHosts?: readonly string[];
+  /** Where the reason a metadata document could not be used is written (the client only hears that it could not). */
+  logger?: Logger;
+  /**
+   * Test seam for client ID metadata documents; default undici's fetch. It is called with a
+   * `dispatcher` pinned to the checked address (see safe-fetch.ts); a seam that replaces the
+   * dispatcher (to trust a test CA) gives the pinning up, not the address check.
+   */
   fetch?: typeof fetch;
+  /** Test seam: resolves a document's host name (once per fetch); default the system resolver. */
+  resolveHost?: ResolveHost;
+  /** Test seam: CA certificates trusted for documents instead of the system's. */
+  documentCa?: string | string[];
   /** Limits of a metadata document fetch; defaults 5 s and 5 KiB (as the MCP specification suggests). */
   documentTimeoutMs?: number;
   documentMaxBytes?: number;
@@ -184,51 +226,81 @@ export function isMetadataDocumentId(clientId: string): boolean {
   }
 }
 
+/**
+ * What the client hears of ANY metadata document that cannot be used, whatever went wrong (no DNS
+ * answer, a refused address, a closed port, a timeout, TLS, a status, the size, the content): a
+ * client must not learn which addresses and ports answer inside the server's network. The reason
+ * goes to the server log.
+ */
+export const UNUSABLE_METADATA_DOCUMENT = 'the client metadata document could not be used';
+
+/** Why a fetch failed, for the log: undici hides the socket error in `cause`. */
+function failureReason(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: Error & { code?: string } };
+  if (e?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (err instanceof ClientMetadataError) return err.description;
+  const cause = e?.cause ? `: ${e.cause.code ?? e.cause.message}` : '';
+  return `${e?.message ?? String(err)}${cause}`;
+}
+
 export function createClientRegistry(options: ClientRegistryOptions): ClientRegistry {
   const { store } = options;
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const doFetch = options.fetch ?? pinnedFetch;
+  const resolveHost = options.resolveHost ?? resolveWithDns;
+  const allowedHosts = options.fetchAllowedHosts ?? [];
+  const logger = options.logger ?? silentLogger;
   const timeoutMs = options.documentTimeoutMs ?? 5_000;
   const maxBytes = options.documentMaxBytes ?? 5 * 1024;
   const cacheSec = options.documentCacheSec ?? 300;
+  const unusable = (why: string) => new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', why);
 
-  async function fetchDocument(clientId: string): Promise<OAuthClient> {
-    let response: Response;
+  /** The document's metadata and its cache lifetime in seconds; any failure throws, its reason in the error. */
+  async function loadDocument(clientId: string): Promise<{ metadata: Omit<OAuthClient, 'client_id' | 'source'>; ttl: number }> {
+    // One deadline for the DNS lookup, the connection and the body.
+    const signal = AbortSignal.timeout(timeoutMs);
+    const target = await untilAborted(resolveTarget(new URL(clientId), { allowedHosts, resolve: resolveHost }), signal);
+    const agent = pinnedAgent(target, options.documentCa !== undefined ? { ca: options.documentCa } : {});
     try {
       // No redirects: the document must live at the URL that is its client_id.
-      response = await doFetch(clientId, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
-    } catch (err) {
-      const why = (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'the request failed';
-      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `could not fetch the client metadata document ${clip(clientId)}: ${why}`);
+      const init = { headers: { accept: 'application/json' }, redirect: 'error', signal, dispatcher: agent };
+      const response = await doFetch(clientId, init as RequestInit);
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => {});
+        throw unusable(`HTTP ${response.status}`);
+      }
+      const text = await readResponseText(response, maxBytes);
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw unusable('the document is not JSON');
+      }
+      if ((body as { client_id?: unknown })?.client_id !== clientId) throw unusable('the document does not name its own URL as client_id');
+      // A document is public: it cannot hold a secret, so its client authenticates with PKCE alone.
+      const metadata = parseClientMetadata(body, 'none');
+      if (metadata.token_endpoint_auth_method !== 'none') throw unusable('a metadata document client must use token_endpoint_auth_method "none"');
+      const maxAge = /max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '')?.[1];
+      return { metadata, ttl: Math.max(30, Math.min(cacheSec, maxAge !== undefined ? Number(maxAge) : cacheSec)) };
+    } finally {
+      void agent.destroy().catch(() => {});
     }
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => {});
-      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `could not fetch the client metadata document ${clip(clientId)}: HTTP ${response.status}`);
-    }
-    let text: string;
+  }
+
+  async function fetchDocument(clientId: string): Promise<OAuthClient> {
+    let loaded: Awaited<ReturnType<typeof loadDocument>>;
     try {
-      text = await readResponseText(response, maxBytes);
+      loaded = await loadDocument(clientId);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', `the client metadata document is larger than ${maxBytes} bytes`);
-      throw err;
+      const url = new URL(clientId);
+      logger.warn('client metadata document refused', {
+        event: 'oauth_client_metadata_refused',
+        document: clip(`${url.origin}${url.pathname}`),
+        reason: failureReason(err, timeoutMs),
+      });
+      throw unusable(UNUSABLE_METADATA_DOCUMENT);
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'the client metadata document is not JSON');
-    }
-    if ((body as { client_id?: unknown })?.client_id !== clientId) {
-      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'the client metadata document must name its own URL as client_id');
-    }
-    // A document is public: it cannot hold a secret, so its client authenticates with PKCE alone.
-    const metadata = parseClientMetadata(body, 'none');
-    if (metadata.token_endpoint_auth_method !== 'none') {
-      throw new ClientMetadataError('OAUTH_INVALID_CLIENT_METADATA', 'a client metadata document client must use token_endpoint_auth_method "none"');
-    }
-    const maxAge = /max-age=(\d+)/.exec(response.headers.get('cache-control') ?? '')?.[1];
-    const ttl = Math.max(30, Math.min(cacheSec, maxAge !== undefined ? Number(maxAge) : cacheSec));
-    const client: OAuthClient = { ...metadata, client_id: clientId, source: 'metadata-document' };
-    await store.set(STORE_KEYS.clientMetadataDocument(clientId), client, ttl * 1000);
+    const client: OAuthClient = { ...loaded.metadata, client_id: clientId, source: 'metadata-document' };
+    await store.set(STORE_KEYS.clientMetadataDocument(clientId), client, loaded.ttl * 1000);
     return client;
   }
 

@@ -28,6 +28,19 @@ export interface IdpTokens {
   refresh_token?: string;
   scope?: string;
   id_token?: string;
+  /**
+   * Who signed in, from the ID token openid-client checked (issuer, audience, expiry) on a code
+   * exchange over TLS; absent when the IdP sent none (plain OAuth 2.0, no `openid` scope).
+   */
+  user?: IdpUser;
+}
+
+/** The person behind a sign-in at the IdP. */
+export interface IdpUser {
+  issuer: string;
+  subject: string;
+  name?: string;
+  email?: string;
 }
 
 export interface IdpClient {
@@ -132,6 +145,17 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
     return found;
   }
 
+  const userOf = (response: OpenId.TokenEndpointResponse & OpenId.TokenEndpointResponseHelpers): IdpUser | undefined => {
+    const claims = response.claims();
+    if (!claims || typeof claims.iss !== 'string' || typeof claims.sub !== 'string') return undefined;
+    return {
+      issuer: claims.iss,
+      subject: claims.sub,
+      ...(typeof claims.name === 'string' ? { name: claims.name } : {}),
+      ...(typeof claims.email === 'string' ? { email: claims.email } : {}),
+    };
+  };
+
   const tokensOf = (response: OpenId.TokenEndpointResponse): IdpTokens => ({
     access_token: response.access_token,
     token_type: response.token_type ?? 'Bearer',
@@ -171,7 +195,8 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
           { pkceCodeVerifier: codeVerifier, expectedState: state, idTokenExpected: false },
           resource ? { resource } : undefined,
         );
-        return tokensOf(response);
+        const user = userOf(response);
+        return { ...tokensOf(response), ...(user ? { user } : {}) };
       } catch (err) {
         throw failure('exchange the authorization code', err);
       }

@@ -8,6 +8,7 @@ import type { TokenValidator } from '../auth/validator.js';
 import type { Metrics } from '../metrics.js';
 import type { SharedStore } from '../store/types.js';
 import type { ClientRegistry } from './clients.js';
+import type { ConsentSettings } from './consent.js';
 import type { IdpClient } from './idp.js';
 
 /** The options of `createOAuthProxy`. */
@@ -25,6 +26,8 @@ export interface OAuthProxyOptions {
   store: SharedStore;
   clients: ClientRegistry;
   idp: IdpClient;
+  /** `OAUTH_CONSENT_*`: how long approvals last, and who skips the consent page; 30 days, nobody, unless given. */
+  consent?: ConsentSettings;
   /** Tells this server's access tokens apart at `/oauth/revoke`. */
   validator?: TokenValidator;
   revocations?: { revoke(id: string, expiresAtSec: number): Promise<void> };
@@ -34,6 +37,11 @@ export interface OAuthProxyOptions {
 
 /** What the endpoints are built from: the options, and what is derived from them once. */
 export interface EndpointDeps extends OAuthProxyOptions {
+  consent: ConsentSettings;
   /** The scope asked of the IdP when neither the request nor the client's registration names one. */
   defaultScope: string;
+  /** The resource the tokens are for, as the consent page names it. */
+  resource: string;
+  /** Cookies are `Secure` and `__Host-` prefixed: BASE_URL is https. */
+  secureCookies: boolean;
 }

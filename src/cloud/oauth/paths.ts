@@ -9,4 +9,8 @@ export const OAUTH_PATHS = {
   token: '/oauth/token',
   register: '/oauth/register',
   revoke: '/oauth/revoke',
+  /** The consent page's form posts here. */
+  consent: '/oauth/consent',
+  /** A signed-in user's approvals, each revocable. */
+  consents: '/oauth/consents',
 } as const;

@@ -18,6 +18,7 @@
 import type { Route } from '../http/router.js';
 import { createAuthorizeEndpoint } from './authorize.js';
 import { createCallbackEndpoint } from './callback.js';
+import { createConsentEndpoint, createConsentsEndpoint } from './consent-endpoints.js';
 import { authorizationServerMetadata, createMetadataEndpoint, defaultScope } from './metadata.js';
 import type { EndpointDeps, OAuthProxyOptions } from './options.js';
 import { OAUTH_PATHS } from './paths.js';
@@ -37,7 +38,13 @@ export interface OAuthProxy {
 
 /** The proxy's endpoints over `options`' store, clients and IdP. */
 export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
-  const deps: EndpointDeps = { ...options, defaultScope: defaultScope(options.scopesSupported) };
+  const deps: EndpointDeps = {
+    ...options,
+    consent: options.consent ?? { ttlSec: 30 * 86_400, skipLoopback: false, skipClients: [] },
+    defaultScope: defaultScope(options.scopesSupported),
+    resource: options.acceptedResources[0] ?? `${options.baseUrl}/mcp`,
+    secureCookies: new URL(options.baseUrl).protocol === 'https:',
+  };
   const metadata = () => authorizationServerMetadata(options.baseUrl, deps.defaultScope);
   // Browser-based MCP clients call the metadata, token, registration and revocation endpoints
   // across origins (no cookies are involved); authorize and the callback are navigations.
@@ -48,6 +55,9 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
     { path: OAUTH_PATHS.token, methods: ['POST'], cors: 'public', handle: createTokenEndpoint(deps) },
     { path: OAUTH_PATHS.register, methods: ['POST'], cors: 'public', handle: createRegisterEndpoint(deps) },
     { path: OAUTH_PATHS.revoke, methods: ['POST'], cors: 'public', handle: createRevokeEndpoint(deps) },
+    // The consent pages are the user's, in the browser: no CORS.
+    { path: OAUTH_PATHS.consent, methods: ['POST'], handle: createConsentEndpoint(deps) },
+    { path: OAUTH_PATHS.consents, methods: ['GET', 'POST'], handle: createConsentsEndpoint(deps) },
   ];
   return { metadata, routes };
 }

@@ -15,6 +15,8 @@ export const PKCE = /^[A-Za-z0-9\-._~]{43,128}$/;
 /** An authorization waiting at the IdP, under the proxy's own `state`: what the callback needs to finish it. */
 export interface Transaction {
   clientId: string;
+  /** The client's own name, for the user's list of approvals. */
+  clientName?: string;
   redirectUri: string;
   /** The MCP client's PKCE challenge, checked when it redeems the code. */
   codeChallenge: string;
@@ -24,6 +26,18 @@ export interface Transaction {
   resource?: string;
   /** The proxy's own PKCE verifier at the IdP. */
   verifier: string;
+  /** The `prompt` to send the IdP. */
+  prompt?: string;
+  /**
+   * Where the user's consent stands: `pending` (the page is shown, no redirect yet), `approved` (on
+   * the page, in this transaction), `remembered` (an approval of `expectedUser` found through the
+   * browser's session), `skipped` (the operator's OAUTH_CONSENT_SKIP_* settings).
+   */
+  consent: 'pending' | 'approved' | 'remembered' | 'skipped';
+  /** sha256 of the browser cookie of the browser that was shown the page. */
+  browser?: string;
+  /** With `remembered`: the user whose approval was found; the IdP must sign in the same one. */
+  expectedUser?: string;
 }
 
 /** What a one-time code of the proxy stands for, sealed under the code (see seal.ts). */

@@ -22,6 +22,12 @@ export const STORE_KEYS = {
   revokedPrefix: 'revoked:',
   /** An MCP rate-limit window, by its limiter key. */
   rateLimit: (key: string) => `rl:${key}`,
+  /** A user's approval of a client at the proxy's consent page, by sha256(user) and sha256(client id). */
+  consent: (userHash: string, clientHash: string) => `consent:${userHash}:${clientHash}`,
+  /** The prefix of one user's approvals (the consents page lists them). */
+  consentsOf: (userHash: string) => `consent:${userHash}:`,
+  /** A browser signed in through the proxy: the user it belongs to, by sha256(cookie value). */
+  browserSession: (cookieHash: string) => `bsession:${cookieHash}`,
   /** The owner of an initialize-era MCP session, by session id. */
   session: (sessionId: string) => `session:${sessionId}`,
 } as const;

@@ -92,7 +92,13 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
         return stepUp as Error;
       }
     }
-    if (sdk && (err instanceof sdk.UnauthorizedError || (err instanceof sdk.SdkHttpError && (err.status === 401 || err.status === 403)))) {
+    if (sdk && err instanceof sdk.SdkHttpError && err.status === 403) {
+      // A 403 that asks for no scope is a decision about who you are (a tool policy): signing in
+      // again changes nothing.
+      options.onUpstreamError?.('auth');
+      return new ToolError(`The upstream MCP server at ${url.origin} does not allow you to ${what} (HTTP 403, ${redact(err.message)}). Ask its operator for access.`);
+    }
+    if (sdk && (err instanceof sdk.UnauthorizedError || (err instanceof sdk.SdkHttpError && err.status === 401))) {
       options.onUpstreamError?.('auth');
       return new ToolError(
         `The upstream MCP server at ${url.origin} refused the token even after a refresh (${redact(err.message)}). Run \`seed-mcp login\` for this profile, or check that its audience matches the server (--resource).`,

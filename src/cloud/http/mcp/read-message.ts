@@ -8,8 +8,41 @@ import { CloudError } from '../../errors.js';
 
 /** The most a POST /mcp body may hold. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** The deepest nesting of arrays and objects a message may have: real MCP messages stay far below. */
+export const MAX_JSON_DEPTH = 64;
 
-/** The parsed body; rejects with BODY_TOO_LARGE (413, Connection: close) or PARSE_ERROR (400). */
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Whether the JSON text in `body` nests arrays and objects deeper than `max` (brackets inside
+ * strings do not count). A linear scan before parsing: what is parsed is later walked
+ * recursively (schema validation, copies), where a deep enough value overflows the stack.
+ */
+export function nestsDeeperThan(body: Uint8Array, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > max) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** The parsed body; rejects with BODY_TOO_LARGE (413, Connection: close), TOO_DEEP or PARSE_ERROR (400). */
 export async function readMessage(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   let body: Buffer;
   try {
@@ -18,6 +51,7 @@ export async function readMessage(req: IncomingMessage, maxBytes = MAX_BODY_BYTE
     if (err instanceof BodyTooLargeError) throw new CloudError('BODY_TOO_LARGE', `request body over ${maxBytes} bytes`);
     throw err;
   }
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) throw new CloudError('TOO_DEEP', `the message nests deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {

@@ -8,13 +8,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { launchChromium, loopbackContext, signInAtIdp } from './support/chromium.js';
 import { startCli, tempDir, type RunningCli } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let idp: TestIdp | undefined;
 let browser: Browser | undefined;
@@ -32,27 +30,9 @@ afterAll(async () => {
   for (const c of cleanups) c();
 });
 
-/** What kind of page the browser shows, judged by its forms (the login page shows only without an IdP session). */
-async function pageKind(page: Page, callback: URL): Promise<'callback' | 'login' | 'consent' | 'other'> {
-  const url = new URL(page.url());
-  if (url.origin === callback.origin && url.pathname === callback.pathname) return 'callback';
-  if ((await page.locator('form:has(input[name="prompt"][value="login"])').count()) > 0) return 'login';
-  if ((await page.locator('form:has(input[name="prompt"][value="consent"])').count()) > 0) return 'consent';
-  return 'other';
-}
-
-/** Clicks a form's submit button and waits until the browser has left `from` and loaded the next page. */
-async function submitAndWait(page: Page, form: string, from: string): Promise<void> {
-  await Promise.all([page.waitForURL((u) => u.href !== from, { waitUntil: 'load', timeout: 10_000 }), page.locator(`${form} button[type="submit"]`).first().click()]);
-}
-
 it('signs in with headless Chromium at the IdP and ends on the loopback "Signed in" page', async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: this test needs Debian's Chromium. Install it with ` +
-        '`apt-get install -y --no-install-recommends chromium` (.ci/run does it). Never download a browser for it.',
-    );
-  }
+  // Fails, never skips, without /usr/bin/chromium: before the CLI starts, so nothing waits on it.
+  browser = await launchChromium();
   const { dir, cleanup } = tempDir('seed-mcp-chromium-');
   cleanups.push(cleanup);
   const issuer = idp!.issuer;
@@ -67,43 +47,12 @@ it('signs in with headless Chromium at the IdP and ends on the loopback "Signed 
   const callback = new URL(authorizationUrl.searchParams.get('redirect_uri')!);
   expect(callback.href).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
-  const context = await browser.newContext();
-  // Only the IdP and the CLI's loopback listener: the IdP's pages @import a web font, which an
-  // offline machine would wait on; nothing else may leave the box either.
-  const external: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.hostname === '127.0.0.1') return route.continue();
-    external.push(url.origin);
-    return route.abort();
-  });
+  // Only the IdP and the CLI's loopback listener.
+  const { context, external } = await loopbackContext(browser);
   const page = await context.newPage();
 
   await page.goto(authorizationUrl.href, { waitUntil: 'load' });
-  const seen: string[] = [];
-  for (let i = 0; i < 6; i++) {
-    const kind = await pageKind(page, callback);
-    seen.push(kind);
-    if (kind === 'callback') break;
-    const from = page.url();
-    if (kind === 'login') {
-      const form = 'form:has(input[name="prompt"][value="login"])';
-      await page.locator(`${form} input[name="login"]`).fill('alice');
-      await page.locator(`${form} input[name="password"]`).fill('any password at all');
-      await submitAndWait(page, form, from);
-    } else if (kind === 'consent') {
-      await submitAndWait(page, 'form:has(input[name="prompt"][value="consent"])', from);
-    } else {
-      const text = (
-        await page
-          .locator('body')
-          .innerText()
-          .catch(() => '')
-      ).slice(0, 500);
-      throw new Error(`unexpected page "${await page.title()}" at ${new URL(from).pathname}: ${text}`);
-    }
-  }
+  const seen = await signInAtIdp(page, callback, 'alice');
   // A fresh context has no IdP session: the login form must have shown, then consent
   // (offline_access makes the CLI ask for prompt=consent).
   expect(seen).toEqual(['login', 'consent', 'callback']);

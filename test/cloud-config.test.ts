@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadCloudConfig, redactCloudConfig, type CloudConfig } from '../src/cloud/config.js';
 import { tempDirs } from './support/cli.js';
 import { configError, problems } from './support/config-error.js';
+import { signingKeyPem } from './support/signing-key.js';
 
 const newDir = tempDirs('seed-mcp-cloud-config-');
 
@@ -52,6 +53,7 @@ describe('loadCloudConfig', () => {
 
   it('reads every variable, booleans in any of their spellings', () => {
     const dir = newDir();
+    const pem = signingKeyPem();
     const policy = join(dir, 'policy.yaml');
     writeFileSync(policy, 'rules: []\n');
     mkdirSync(join(dir, 'checklists'));
@@ -69,6 +71,9 @@ describe('loadCloudConfig', () => {
       OAUTH_TOKEN_URL: 'https://login.example.com/token',
       OAUTH_PROXY_ENABLED: '1',
       OAUTH_CLIENT_ID: 'seed-proxy',
+      OAUTH_SIGNING_KEYS: pem,
+      OAUTH_ACCESS_TOKEN_TTL: '300',
+      OAUTH_REFRESH_TOKEN_TTL: '86400',
       DCR_CLIENT_TTL: '86400',
       DCR_RATE_LIMIT_MAX: '5',
       METRICS_ENABLED: 'no',
@@ -95,7 +100,7 @@ describe('loadCloudConfig', () => {
       scopesSupported: ['openid', 'checklist.read', 'process.read'],
       oauthAuthorizationUrl: 'https://login.example.com/authorize',
       oauthTokenUrl: 'https://login.example.com/token',
-      oauthProxy: { enabled: true, clientId: 'seed-proxy', dcrClientTtlSec: 86400, dcrRateLimitMax: 5 },
+      oauthProxy: { enabled: true, clientId: 'seed-proxy', dcrClientTtlSec: 86400, dcrRateLimitMax: 5, signingKeys: pem, accessTokenTtlSec: 300, refreshTokenTtlSec: 86400 },
       metrics: { enabled: false },
       rateLimit: { enabled: false, max: 50, windowMs: 30000 },
       corsExtraOrigins: ['https://app.example.com', 'http://localhost:5173'],

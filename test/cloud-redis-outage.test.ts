@@ -11,6 +11,7 @@ import { startCloud, type RunningCloud } from '../src/cloud/start.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { dedicatedRedis, type DedicatedRedis } from './support/redis.js';
+import { signingKeyPem } from './support/signing-key.js';
 
 let idp: TestIdp;
 let redis: DedicatedRedis;
@@ -29,6 +30,7 @@ beforeAll(async () => {
       BASE_URL: 'http://127.0.0.1',
       OAUTH_PROXY_ENABLED: 'true',
       OAUTH_CLIENT_ID: 'seed-cli',
+      OAUTH_SIGNING_KEYS: signingKeyPem(),
       REDIS_URL: redis.url(),
       REDIS_KEY_PREFIX: `seed-mcp-test-${randomBytes(4).toString('hex')}:`,
       MCP_RATE_LIMIT_MAX: '1000',

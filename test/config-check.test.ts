@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDirs } from './support/cli.js';
+import { signingKeyPem } from './support/signing-key.js';
 
 const newDir = tempDirs();
 
@@ -12,6 +13,8 @@ describe('config check', () => {
   it('prints the effective configuration as JSON with secrets redacted, warnings on stderr, exit 0', async () => {
     const dir = newDir();
     writeFileSync(join(dir, 'client-secret'), 'client-s3cret-from-file\n');
+    const pem = signingKeyPem();
+    writeFileSync(join(dir, 'signing-keys.pem'), pem);
     const r = await runCli(['config', 'check'], {
       ALLOWED_ISSUERS: 'https://a.example.com,https://b.example.com/tenant/',
       OIDC_ISSUER: 'https://a.example.com',
@@ -19,6 +22,7 @@ describe('config check', () => {
       MCP_PORT: '8080',
       OAUTH_PROXY_ENABLED: 'yes',
       OAUTH_CLIENT_SECRET_FILE: join(dir, 'client-secret'),
+      OAUTH_SIGNING_KEYS_FILE: join(dir, 'signing-keys.pem'),
       METRICS_TOKEN: 'metrics-t0ken',
       REDIS_URL: 'redis://default:redis-p4ss@redis:6379/0',
     });
@@ -31,13 +35,14 @@ describe('config check', () => {
       authRequired: true,
       allowedIssuers: ['https://a.example.com', 'https://b.example.com/tenant/'],
       audiences: ['api://seed'],
-      oauthProxy: { enabled: true, clientId: 'api://seed', clientSecret: '[REDACTED]' },
+      oauthProxy: { enabled: true, clientId: 'api://seed', clientSecret: '[REDACTED]', signingKeys: '[REDACTED]' },
       metrics: { enabled: true, token: '[REDACTED]' },
       redisUrl: 'redis://default:[REDACTED]@redis:6379/0',
       checklistDir: null,
     });
     expect(r.stderr).toMatch(/^⚠ BASE_URL is not set: using http:\/\/localhost:8080/m);
     for (const secret of SECRETS) expect(r.stdout + r.stderr).not.toContain(secret);
+    expect(r.stdout + r.stderr).not.toContain('PRIVATE KEY');
   });
 
   it('prints every problem in the contract form and exits 2, never a secret', async () => {

@@ -14,6 +14,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../src/cloud/metrics.js';
 import { ROOT, runCli, startCli, tempDirs } from './support/cli.js';
+import { signingKeyPem } from './support/signing-key.js';
 
 const newDir = tempDirs('seed-mcp-deploy-');
 const DEPLOY = join(ROOT, 'deploy');
@@ -100,6 +101,9 @@ const OWN_ENV = [
   'OAUTH_CONSENT_TTL',
   'OAUTH_CONSENT_SKIP_LOOPBACK',
   'OAUTH_CONSENT_SKIP_CLIENTS',
+  'OAUTH_SIGNING_KEYS',
+  'OAUTH_ACCESS_TOKEN_TTL',
+  'OAUTH_REFRESH_TOKEN_TTL',
 ];
 const ALLOWED_ENV = new Set([...CONTRACT_ENV, ...OWN_ENV].flatMap((n) => [n, `${n}_FILE`]));
 /**
@@ -595,7 +599,8 @@ describe('deploy/docker-compose.yml', () => {
         const secret = /^\/run\/secrets\/([\w.-]+)$/.exec(v);
         const mount = mounts.find((m: { dst: string }) => v === m.dst || v.startsWith(`${m.dst}/`));
         if (secret) {
-          writeFileSync(join(dir, secret[1]!), `test-${secret[1]}-value\n`);
+          // A signing key must be a real PEM key; the other secrets are any text.
+          writeFileSync(join(dir, secret[1]!), secret[1]!.includes('signing') ? signingKeyPem() : `test-${secret[1]}-value\n`);
           env[k] = join(dir, secret[1]!);
         } else if (mount) {
           env[k] = mount.src + v.slice(mount.dst.length);
@@ -754,7 +759,8 @@ describe('deploy/kubernetes', () => {
       const mount = container.volumeMounts.find((m: any) => e.value.startsWith(`${m.mountPath}/`));
       const secret = secrets.find((s) => s.metadata.name === pod.volumes.find((v: any) => v.name === mount.name).secret.secretName);
       const key = e.value.slice(mount.mountPath.length + 1);
-      writeFileSync(join(dir, key), `${{ ...secret.data, ...secret.stringData }[key]}\n`);
+      // The placeholder of the signing key is replaced by a real key, as the file's comment asks.
+      writeFileSync(join(dir, key), key.includes('signing') ? signingKeyPem() : `${{ ...secret.data, ...secret.stringData }[key]}\n`);
       env[e.name] = join(dir, key);
     }
     const r = await runCli(['config', 'check'], env);

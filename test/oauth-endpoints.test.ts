@@ -5,6 +5,7 @@
  * end over HTTP.
  */
 import { createHash } from 'node:crypto';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ import { IdpError, type IdpClient, type IdpTokens } from '../src/cloud/oauth/idp
 import { defaultScope } from '../src/cloud/oauth/metadata.js';
 import { param, presentedCredentials, readForm, required } from '../src/cloud/oauth/params.js';
 import { createOAuthProxy } from '../src/cloud/oauth/proxy.js';
+import { signingKeys } from '../src/cloud/oauth/signing-keys.js';
+import { tokenIdOf } from '../src/cloud/auth/verified-token.js';
 import { codeKey, seal } from '../src/cloud/oauth/seal.js';
 import type { CodeGrant } from '../src/cloud/oauth/state.js';
 import { answerUnavailable } from '../src/cloud/oauth/unavailable.js';
@@ -178,6 +181,9 @@ describe('the grants', () => {
   let idpAnswer: () => Promise<IdpTokens>;
   let idp: ReturnType<typeof fakeIdp>;
   let deps: GrantDeps;
+  let revoked: Array<[string, number]>;
+  const signing = signingKeys(undefined);
+  const ISSUER = 'https://mcp.example';
   const client: OAuthClient = {
     client_id: 'mcp_a',
     redirect_uris: ['http://127.0.0.1/cb'],
@@ -186,43 +192,99 @@ describe('the grants', () => {
     response_types: ['code'],
     source: 'registration',
   };
+  const user = { issuer: 'https://idp.example', subject: 'alice', email: 'alice@example.com', groups: ['sre'] };
   beforeEach(() => {
     store = createMemoryStore();
     lines = [];
-    idpAnswer = async () => ({ access_token: 'at-2', token_type: 'Bearer', expires_in: 300, refresh_token: 'rt-2', scope: 'openid' });
+    revoked = [];
+    idpAnswer = async () => ({ access_token: 'idp-at-2', token_type: 'Bearer', expires_in: 300, refresh_token: 'idp-rt-2', scope: 'openid' });
     idp = fakeIdp(() => idpAnswer());
     deps = {
+      baseUrl: ISSUER,
       store,
       idp,
       logger: createLogger({ format: 'json', write: (l) => lines.push(l) }),
       acceptedResources: [MCP],
       idpResource: 'api://seed',
       dcr: { ttlSec: 3600, rateLimitMax: 10 },
+      signing,
+      tokenTtl: { accessSec: 600, refreshSec: 3600 },
+      revocations: { revoke: async (id, exp) => void revoked.push([id, exp]) },
     };
   });
   afterEach(() => store.close());
 
-  describe('authorization_code', () => {
-    const verifier = 'v'.repeat(43);
-    const tokens: IdpTokens = { access_token: 'at-1', token_type: 'Bearer', expires_in: 600, refresh_token: 'rt-1', id_token: 'id-1' };
-    /** A code as the callback leaves it: sealed in the store under its hash. */
-    async function issueCode(grant: Partial<CodeGrant> = {}): Promise<string> {
-      const code = `code-${Math.random()}`;
-      const sealed: CodeGrant = { clientId: client.client_id, redirectUri: 'http://127.0.0.1/cb', codeChallenge: S256(verifier), resource: MCP, tokens, ...grant };
-      await store.set(codeKey(code), seal(code, sealed), 60_000);
-      return code;
-    }
-    const redeem = (code: string, extra: Record<string, string> = {}) =>
-      authorizationCodeGrant(new URLSearchParams({ code, redirect_uri: 'http://127.0.0.1/cb', code_verifier: verifier, ...extra }), client, deps);
+  /** The claims of a proxy access token, its signature checked against the published keys. */
+  async function claimsOf(token: string) {
+    const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet({ keys: signing.jwks as never }), { issuer: ISSUER, audience: MCP, typ: 'at+jwt' });
+    expect(protectedHeader.kid).toBe(signing.current.kid);
+    return payload;
+  }
 
-    it('hands over the tokens once, without the ID token, and binds the refresh token to the client', async () => {
+  /** Every value the store holds, as text: what someone who can read Redis sees. */
+  async function storeText(): Promise<string> {
+    return JSON.stringify(await store.entries(''));
+  }
+
+  const verifier = 'v'.repeat(43);
+  const idpTokens: IdpTokens = {
+    access_token: 'idp-at-1',
+    token_type: 'Bearer',
+    expires_in: 600,
+    refresh_token: 'idp-rt-1',
+    id_token: 'idp-id-1',
+    scope: 'openid checklist.read',
+    user,
+  };
+  /** A code as the callback leaves it: sealed in the store under its hash. */
+  async function issueCode(grant: Partial<CodeGrant> = {}): Promise<string> {
+    const code = `code-${Math.random()}`;
+    const sealed: CodeGrant = {
+      clientId: client.client_id,
+      redirectUri: 'http://127.0.0.1/cb',
+      codeChallenge: S256(verifier),
+      resource: MCP,
+      scope: 'checklist.read checklist.list',
+      tokens: idpTokens,
+      ...grant,
+    };
+    await store.set(codeKey(code), seal(code, sealed), 60_000);
+    return code;
+  }
+  const redeem = (code: string, extra: Record<string, string> = {}) =>
+    authorizationCodeGrant(new URLSearchParams({ code, redirect_uri: 'http://127.0.0.1/cb', code_verifier: verifier, ...extra }), client, deps);
+
+  describe('authorization_code', () => {
+    it("issues the proxy's own tokens once; the IdP's never leave, and the store holds none readable", async () => {
       const code = await issueCode();
-      expect(await redeem(code, { resource: MCP })).toEqual({ access_token: 'at-1', token_type: 'Bearer', expires_in: 600, refresh_token: 'rt-1' });
-      expect(await store.get(refreshTokenKey('rt-1'))).toBe('mcp_a');
+      const answer = await redeem(code, { resource: MCP });
+      expect(answer).toMatchObject({ token_type: 'Bearer', expires_in: 600, scope: 'checklist.read' });
+      const claims = await claimsOf(answer.access_token);
+      expect(claims).toMatchObject({ iss: ISSUER, aud: MCP, sub: 'alice', client_id: 'mcp_a', scope: 'checklist.read', email: 'alice@example.com', groups: ['sre'] });
+      expect(claims.exp! - claims.iat!).toBe(600);
+      expect(claims.jti).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+      // The refresh token is an opaque handle, not the IdP's.
+      expect(answer.refresh_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      for (const secret of ['idp-at-1', 'idp-rt-1', 'idp-id-1']) expect(JSON.stringify(answer)).not.toContain(secret);
+      const text = JSON.stringify(answer) + (await storeText()) + lines.join('\n');
+      for (const secret of ['idp-at-1', 'idp-rt-1', 'idp-id-1', answer.refresh_token!, code]) expect(text.replace(JSON.stringify(answer), '')).not.toContain(secret);
       const again = await cloudError(() => redeem(code));
       expect([again.code, again.description]).toEqual(['OAUTH_INVALID_GRANT', 'the code is unknown, expired or already used']);
-      expect(lines.map((l) => JSON.parse(l))).toMatchObject([{ msg: 'oauth tokens issued', event: 'oauth_token', grant_type: 'authorization_code', client_id: 'mcp_a' }]);
-      for (const secret of ['at-1', 'rt-1', code]) expect(lines.join('\n')).not.toContain(secret);
+      expect(lines.map((l) => JSON.parse(l))).toMatchObject([
+        { msg: 'oauth tokens issued', event: 'oauth_token', grant_type: 'authorization_code', client_id: 'mcp_a' },
+        { msg: 'a redeemed code came back: the tokens it gave are revoked', event: 'oauth_code_replayed' },
+      ]);
+      // The replay ended the grant: its access token is revoked, its refresh token dead.
+      expect(revoked).toEqual([[tokenIdOf(ISSUER, claims.jti, ''), claims.exp]]);
+      expect((await cloudError(() => refreshTokenGrant(new URLSearchParams({ refresh_token: answer.refresh_token! }), client, deps))).code).toBe('OAUTH_INVALID_GRANT');
+    });
+
+    it('gives no refresh token without an IdP refresh token, or to a client without the grant', async () => {
+      expect((await redeem(await issueCode({ tokens: { ...idpTokens, refresh_token: undefined as never } }))).refresh_token).toBeUndefined();
+      const codeOnly = { ...client, grant_types: ['authorization_code'] };
+      const code = await issueCode();
+      const answer = await authorizationCodeGrant(new URLSearchParams({ code, redirect_uri: 'http://127.0.0.1/cb', code_verifier: verifier }), codeOnly, deps);
+      expect(answer.refresh_token).toBeUndefined();
     });
 
     it('refuses another client, another redirect URI or a wrong verifier, and the code is used up by the try', async () => {
@@ -235,7 +297,7 @@ describe('the grants', () => {
       expect(wrong.description).toBe('the code_verifier does not match the code_challenge');
       const short = await cloudError(async () => redeem(await issueCode({ codeChallenge: S256('short') }), { code_verifier: 'short' }));
       expect(short.description).toBe('the code_verifier does not match the code_challenge');
-      expect(await store.get(refreshTokenKey('rt-1'))).toBeUndefined();
+      expect(revoked).toEqual([]);
     });
 
     it('refuses a resource that is not this server, or not the one authorized', async () => {
@@ -249,57 +311,58 @@ describe('the grants', () => {
 
   describe('refresh_token', () => {
     const refresh = (params: Record<string, string>, who: OAuthClient = client) => refreshTokenGrant(new URLSearchParams(params), who, deps);
+    const signedIn = async () => (await redeem(await issueCode())).refresh_token!;
 
-    it('refreshes at the IdP for the bound client, follows the rotation and drops the old binding', async () => {
-      await store.set(refreshTokenKey('rt-1'), 'mcp_a', 60_000);
-      expect(await refresh({ refresh_token: 'rt-1', scope: 'openid', resource: MCP })).toEqual({
-        access_token: 'at-2',
-        token_type: 'Bearer',
-        expires_in: 300,
-        refresh_token: 'rt-2',
-        scope: 'openid',
-      });
-      // The IdP gets the proxy's resource, not the client's.
-      expect(idp.refreshes).toEqual([{ token: 'rt-1', params: { scope: 'openid', resource: 'api://seed' } }]);
-      expect(await store.get(refreshTokenKey('rt-1'))).toBeUndefined();
-      expect(await store.get(refreshTokenKey('rt-2'))).toBe('mcp_a');
-      expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'oauth tokens refreshed', grant_type: 'refresh_token', client_id: 'mcp_a' });
-      expect(lines.join('\n')).not.toMatch(/rt-1|rt-2|at-2/);
+    it('checks the session at the IdP, rotates its own refresh token, and keeps the IdP rotation inside', async () => {
+      const first = await signedIn();
+      const answer = await refresh({ refresh_token: first, resource: MCP });
+      expect(idp.refreshes).toEqual([{ token: 'idp-rt-1', params: { resource: 'api://seed' } }]);
+      expect((await claimsOf(answer.access_token)).client_id).toBe('mcp_a');
+      expect(answer.refresh_token).not.toBe(first);
+      expect((await cloudError(() => refresh({ refresh_token: first }))).code).toBe('OAUTH_INVALID_GRANT');
+      // The IdP's rotated refresh token is the one used next.
+      await refresh({ refresh_token: answer.refresh_token! });
+      expect(idp.refreshes[1]!.token).toBe('idp-rt-2');
+      expect(JSON.stringify(answer) + lines.join('\n')).not.toMatch(/idp-rt|idp-at/);
     });
 
-    it('keeps the binding when the IdP does not rotate', async () => {
-      await store.set(refreshTokenKey('rt-1'), 'mcp_a', 60_000);
-      idpAnswer = async () => ({ access_token: 'at-3', token_type: 'Bearer' });
-      expect(await refresh({ refresh_token: 'rt-1' })).toEqual({ access_token: 'at-3', token_type: 'Bearer' });
-      expect(idp.refreshes[0]!.params).toEqual({ resource: 'api://seed' });
-      expect(await store.get(refreshTokenKey('rt-1'))).toBe('mcp_a');
+    it('narrows the scope on request, never widens it', async () => {
+      const first = await signedIn();
+      const wider = await cloudError(() => refresh({ refresh_token: first, scope: 'checklist.read admin' }));
+      expect(wider.code).toBe('OAUTH_INVALID_GRANT');
     });
 
-    it("refuses a client without the grant, another client's token, an unknown one and a foreign resource", async () => {
-      await store.set(refreshTokenKey('rt-1'), 'mcp_b', 60_000);
-      const codeOnly = await cloudError(() => refresh({ refresh_token: 'rt-1' }, { ...client, grant_types: ['authorization_code'] }));
+    it('ends the grant when another client presents the refresh token (it was stolen)', async () => {
+      const stolen = await signedIn();
+      const other = await cloudError(() => refresh({ refresh_token: stolen }, { ...client, client_id: 'mcp_b' }));
+      expect([other.code, other.description]).toEqual(['OAUTH_INVALID_GRANT', 'the refresh token is unknown here or was issued to another client']);
+      expect((await cloudError(() => refresh({ refresh_token: stolen }))).code).toBe('OAUTH_INVALID_GRANT');
+      expect(revoked).toHaveLength(1);
+      expect(lines.join('\n')).toContain('oauth_refresh_token_misused');
+    });
+
+    it('refuses a client without the grant, an unknown token and a foreign resource', async () => {
+      const codeOnly = await cloudError(() => refresh({ refresh_token: 'x' }, { ...client, grant_types: ['authorization_code'] }));
       expect([codeOnly.code, codeOnly.description]).toEqual(['OAUTH_UNAUTHORIZED_CLIENT', 'the client did not register the refresh_token grant']);
-      const others = await cloudError(() => refresh({ refresh_token: 'rt-1' }));
-      expect([others.code, others.description]).toEqual(['OAUTH_INVALID_GRANT', 'the refresh token is unknown here or was issued to another client']);
       expect((await cloudError(() => refresh({ refresh_token: 'rt-unknown' }))).code).toBe('OAUTH_INVALID_GRANT');
-      expect((await cloudError(() => refresh({ refresh_token: 'rt-1', resource: 'https://other.example/mcp' }))).code).toBe('OAUTH_INVALID_TARGET');
+      expect((await cloudError(() => refresh({ refresh_token: 'x', resource: 'https://other.example/mcp' }))).code).toBe('OAUTH_INVALID_TARGET');
       expect((await cloudError(() => refresh({}))).description).toBe('the refresh_token parameter is missing');
       expect(idp.refreshes).toEqual([]);
     });
 
-    it("forgets a token the IdP refuses (invalid_grant), and passes the IdP's other failures on", async () => {
-      await store.set(refreshTokenKey('rt-1'), 'mcp_a', 60_000);
+    it('keeps the refresh token when the IdP is down, and ends the grant when the IdP ended the session', async () => {
+      const token = await signedIn();
       idpAnswer = async () => {
         throw new IdpError('could not refresh the token at the identity provider: down', undefined);
       };
-      await expect(refresh({ refresh_token: 'rt-1' })).rejects.toBeInstanceOf(IdpError);
-      expect(await store.get(refreshTokenKey('rt-1'))).toBe('mcp_a');
+      await expect(refresh({ refresh_token: token })).rejects.toBeInstanceOf(IdpError);
       idpAnswer = async () => {
         throw new IdpError('could not refresh the token at the identity provider: invalid_grant', 'invalid_grant');
       };
-      const refused = await cloudError(() => refresh({ refresh_token: 'rt-1' }));
-      expect([refused.code, refused.description]).toEqual(['OAUTH_INVALID_GRANT', 'the identity provider refused the refresh token: sign in again']);
-      expect(await store.get(refreshTokenKey('rt-1'))).toBeUndefined();
+      const refused = await cloudError(() => refresh({ refresh_token: token }));
+      expect([refused.code, refused.description]).toEqual(['OAUTH_INVALID_GRANT', 'the identity provider ended the session: sign in again']);
+      expect(await store.get(refreshTokenKey(token))).toBeUndefined();
+      expect(revoked).toHaveLength(1);
     });
   });
 });
@@ -335,7 +398,7 @@ describe('the proxy', () => {
     expect(defaultScope(['checklist.read', 'openid', 'checklist.read'])).toBe('openid profile email offline_access checklist.read');
   });
 
-  it('routes its eight paths, with CORS on the ones browsers call across origins and none on the consent pages', () => {
+  it('routes its nine paths, with CORS on the ones browsers call across origins and none on the consent pages', () => {
     const store = createMemoryStore();
     const proxy = createOAuthProxy({
       baseUrl: 'https://mcp.example',
@@ -355,6 +418,7 @@ describe('the proxy', () => {
       ['/oauth/token', ['POST'], 'public'],
       ['/oauth/register', ['POST'], 'public'],
       ['/oauth/revoke', ['POST'], 'public'],
+      ['/oauth/jwks', ['GET'], 'public'],
       ['/oauth/consent', ['POST'], undefined],
       ['/oauth/consents', ['GET', 'POST'], undefined],
     ]);

@@ -11,48 +11,25 @@ import type { AddressInfo } from 'node:net';
 import { auth, Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCloudConfig } from '../src/cloud/config.js';
-import { startCloud, type RunningCloud } from '../src/cloud/start.js';
-import { createLogger } from '../src/shared/logger.js';
-import { startIdp, type TestIdp } from './support/idp.js';
+import type { TestIdp } from './support/idp.js';
 import { createTestOAuthClient, type TestOAuthClient } from './support/oauth-client.js';
+import { startProxiedCloud, type ProxiedCloud } from './support/oauth-proxy.js';
 import { followLogin } from './support/scripted-browser.mjs';
 import { startStub, type Stub } from './support/http-stub.js';
 import { freePort } from './support/ports.js';
 import { selfSigned } from './support/self-signed.js';
 
-const SCOPES = ['checklist.list', 'checklist.read'];
-
+let cloud: ProxiedCloud;
 let idp: TestIdp;
-let server: RunningCloud;
 let baseUrl: string;
 let mcpUrl: string;
 let documents: HttpsServer;
 let documentUrl: string;
 let documentBody: () => string;
-const logLines: string[] = [];
+let logLines: string[];
 const clients: TestOAuthClient[] = [];
 
 beforeAll(async () => {
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  mcpUrl = `${baseUrl}/mcp`;
-  // The proxy's own client at the IdP: public (PKCE only), loopback redirect on any port.
-  idp = await startIdp({
-    resources: [mcpUrl],
-    extraScopes: SCOPES,
-    extraClients: [
-      {
-        client_id: 'seed-proxy',
-        application_type: 'native',
-        token_endpoint_auth_method: 'none',
-        redirect_uris: ['http://127.0.0.1/oauth/authorize/callback'],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-      },
-    ],
-  });
-
   // The https server of client ID metadata documents.
   const { key, cert } = selfSigned();
   documentBody = () => '{}';
@@ -68,30 +45,20 @@ beforeAll(async () => {
   const trusting = new Agent({ connect: { ca: cert } });
   const fetchWithCa = ((url: string, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher: trusting })) as unknown as typeof fetch;
 
-  const config = {
-    ...loadCloudConfig({
-      OIDC_ISSUER: idp.issuer,
-      RESOURCE_IDENTIFIER: mcpUrl,
-      SCOPES_SUPPORTED: SCOPES.join(','),
-      BASE_URL: baseUrl,
-      OAUTH_PROXY_ENABLED: 'true',
-      OAUTH_CLIENT_ID: 'seed-proxy',
+  cloud = await startProxiedCloud({
+    env: {
       DCR_RATE_LIMIT_MAX: '25',
-      REDIS_KEY_PREFIX: `seed-mcp-test-${randomBytes(4).toString('hex')}:`,
       // The metadata documents are served on loopback, which is refused unless allowed.
       FETCH_ALLOWED_HOSTS: '127.0.0.1',
-    }),
-    port,
-    host: '127.0.0.1',
-  };
-  const logger = createLogger({ format: 'json', write: (l) => logLines.push(l) });
-  server = await startCloud(config, { logger, version: 'test', collectDefaultMetrics: false, fetch: fetchWithCa });
+    },
+    fetch: fetchWithCa,
+  });
+  ({ idp, baseUrl, mcpUrl, logLines } = cloud);
 });
 
 afterAll(async () => {
   for (const c of clients) await c.close();
-  await server?.close();
-  await idp?.close();
+  await cloud?.close();
   await new Promise<void>((r) => (documents ? documents.close(() => r()) : r()));
 });
 

@@ -19,6 +19,7 @@ import { startIdp, type TestIdp } from './support/idp.js';
 import { followLogin } from './support/scripted-browser.mjs';
 import { redisUrlForTests } from './support/redis.js';
 import { freePort } from './support/ports.js';
+import { signingKeyPem } from './support/signing-key.js';
 
 interface Replica {
   name: string;
@@ -102,6 +103,9 @@ beforeAll(async () => {
   });
   const secretFile = join(dir.dir, 'oauth-client-secret');
   writeFileSync(secretFile, 'a-confidential-proxy-secret\n', { mode: 0o600 });
+  // One signing key for both replicas: a token one issues, the other accepts.
+  const keyFile = join(dir.dir, 'oauth-signing-keys.pem');
+  writeFileSync(keyFile, signingKeyPem(), { mode: 0o600 });
   const env = {
     OIDC_ISSUER: idp.issuer,
     RESOURCE_IDENTIFIER: mcpUrl,
@@ -109,6 +113,7 @@ beforeAll(async () => {
     OAUTH_PROXY_ENABLED: 'true',
     OAUTH_CLIENT_ID: 'seed-proxy-web',
     OAUTH_CLIENT_SECRET_FILE: secretFile,
+    OAUTH_SIGNING_KEYS_FILE: keyFile,
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: `seed-mcp-test-${randomBytes(4).toString('hex')}:`,
     MCP_RATE_LIMIT_MAX: '10',

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { SeedError } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
 import type { LogLevel } from '../shared/logger.js';
+import { parseSigningKeys } from './oauth/signing-keys.js';
 import { parseRedisUrl } from './store/redis-url.js';
 
 /**
@@ -59,6 +60,12 @@ export interface CloudConfig {
     readonly idpResource?: string;
     /** `OAUTH_CLIENT_AUTH_METHOD`: how a confidential proxy client authenticates; unset = what the IdP advertises. */
     readonly clientAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+    /** `OAUTH_SIGNING_KEYS` (secret): PEM private keys the proxy signs its access tokens with, the first signing; absent = one made at start-up. */
+    readonly signingKeys?: string;
+    /** `OAUTH_ACCESS_TOKEN_TTL` in seconds: the life of the proxy's access tokens; 600 unless set. */
+    readonly accessTokenTtlSec: number;
+    /** `OAUTH_REFRESH_TOKEN_TTL` in seconds: how long an unused refresh token of the proxy stays valid; 2592000 (30 days) unless set. */
+    readonly refreshTokenTtlSec: number;
     readonly consent: {
       /** `OAUTH_CONSENT_TTL` in seconds: how long a user's approval of a client is remembered; 2592000 (30 days) unless set. */
       readonly ttlSec: number;
@@ -171,6 +178,9 @@ const NAMES = [
   'OAUTH_CONSENT_TTL',
   'OAUTH_CONSENT_SKIP_LOOPBACK',
   'OAUTH_CONSENT_SKIP_CLIENTS',
+  'OAUTH_SIGNING_KEYS',
+  'OAUTH_ACCESS_TOKEN_TTL',
+  'OAUTH_REFRESH_TOKEN_TTL',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -383,6 +393,16 @@ const hosts =
     return [...new Set(out)];
   };
 
+/** PEM private keys for the OAuth proxy's tokens, checked now (never quoted in a problem). */
+const signingKeyPem: Parser<string> = (v, problems) => {
+  try {
+    parseSigningKeys(v);
+  } catch (err) {
+    problems.push(`OAUTH_SIGNING_KEYS must hold PEM private keys: ${(err as Error).message}`);
+  }
+  return v;
+};
+
 interface RedisUrlParts {
   scheme: string;
   userinfo: string | undefined;
@@ -494,6 +514,9 @@ const fields = z.object({
   OAUTH_CONSENT_TTL: variable(int('OAUTH_CONSENT_TTL', 60), 2_592_000),
   OAUTH_CONSENT_SKIP_LOOPBACK: variable(bool('OAUTH_CONSENT_SKIP_LOOPBACK'), false),
   OAUTH_CONSENT_SKIP_CLIENTS: variable(list(/,/), []),
+  OAUTH_SIGNING_KEYS: variable(signingKeyPem),
+  OAUTH_ACCESS_TOKEN_TTL: variable(int('OAUTH_ACCESS_TOKEN_TTL', 60, 86_400), 600),
+  OAUTH_REFRESH_TOKEN_TTL: variable(int('OAUTH_REFRESH_TOKEN_TTL', 300), 2_592_000),
 } satisfies Record<Name, z.ZodType<unknown, Raw>>);
 
 type Fields = z.output<typeof fields>;
@@ -520,6 +543,11 @@ const schema = fields
         }
         const endpoints = known('OAUTH_AUTHORIZATION_URL', 'OAUTH_TOKEN_URL') && o.OAUTH_AUTHORIZATION_URL && o.OAUTH_TOKEN_URL;
         const saidAlready = known('AUTH_REQUIRED') && o.AUTH_REQUIRED;
+        if (known('OAUTH_SIGNING_KEYS', 'REDIS_URL') && o.REDIS_URL && !o.OAUTH_SIGNING_KEYS) {
+          problem(
+            'OAUTH_SIGNING_KEYS must be configured when OAUTH_PROXY_ENABLED=true with REDIS_URL: every replica must sign with the same keys (OAUTH_SIGNING_KEYS_FILE, a PEM private key)',
+          );
+        }
         if (noIssuer && !endpoints && !saidAlready && known('OAUTH_AUTHORIZATION_URL', 'OAUTH_TOKEN_URL')) {
           problem('OIDC_ISSUER must be configured when OAUTH_PROXY_ENABLED=true (or both OAUTH_AUTHORIZATION_URL and OAUTH_TOKEN_URL)');
         }
@@ -539,6 +567,11 @@ function toConfig(o: Fields): CloudConfig {
   const baseUrl = o.BASE_URL ?? `http://localhost:${port}`;
   if (o.BASE_URL === undefined) {
     warnings.push(`BASE_URL is not set: using ${baseUrl} in protected-resource metadata and OAuth redirects; set BASE_URL to this server's public URL`);
+  }
+  if (o.OAUTH_PROXY_ENABLED && !o.OAUTH_SIGNING_KEYS) {
+    warnings.push(
+      'OAUTH_SIGNING_KEYS is not set: the OAuth proxy signs its tokens with a key made at start-up, so they stop working when this process restarts; set OAUTH_SIGNING_KEYS_FILE',
+    );
   }
   if (!o.AUTH_REQUIRED) {
     warnings.push('AUTH_REQUIRED=false: AUTHENTICATION IS OFF. Anyone who can reach this server can call every tool without a token; use this only for local development');
@@ -563,6 +596,9 @@ function toConfig(o: Fields): CloudConfig {
       dcrRateLimitMax: o.DCR_RATE_LIMIT_MAX,
       idpResource: o.OAUTH_IDP_RESOURCE === 'none' ? undefined : (o.OAUTH_IDP_RESOURCE ?? [...o.RESOURCE_IDENTIFIER, ...o.OIDC_AUDIENCE][0]),
       clientAuthMethod: o.OAUTH_CLIENT_AUTH_METHOD,
+      signingKeys: o.OAUTH_SIGNING_KEYS,
+      accessTokenTtlSec: o.OAUTH_ACCESS_TOKEN_TTL,
+      refreshTokenTtlSec: o.OAUTH_REFRESH_TOKEN_TTL,
       consent: { ttlSec: o.OAUTH_CONSENT_TTL, skipLoopback: o.OAUTH_CONSENT_SKIP_LOOPBACK, skipClients: o.OAUTH_CONSENT_SKIP_CLIENTS },
     },
     redisUrl: o.REDIS_URL,
@@ -638,7 +674,7 @@ export function redactCloudConfig(config: CloudConfig): Record<string, unknown> 
   // Assigning over keys that `nulls` already set keeps the fields in their declared order.
   const out = nulls(config);
   delete out.warnings;
-  out.oauthProxy = { ...nulls(config.oauthProxy), clientSecret: hidden(config.oauthProxy.clientSecret) };
+  out.oauthProxy = { ...nulls(config.oauthProxy), clientSecret: hidden(config.oauthProxy.clientSecret), signingKeys: hidden(config.oauthProxy.signingKeys) };
   out.redisUrl = config.redisUrl === undefined ? null : redactRedisUrl(config.redisUrl);
   out.metrics = { ...nulls(config.metrics), token: hidden(config.metrics.token) };
   return out;

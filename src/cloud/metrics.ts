@@ -26,6 +26,7 @@ export const ROUTE_LABELS = [
   '/oauth/token',
   '/oauth/register',
   '/oauth/revoke',
+  '/oauth/jwks',
   '/oauth/consent',
   '/oauth/consents',
 ] as const;

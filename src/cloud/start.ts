@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createClientRegistry } from './oauth/clients.js';
 import { createIdpClient, type IdpClient } from './oauth/idp.js';
 import { createOAuthProxy, OAUTH_PATHS } from './oauth/proxy.js';
+import { signingKeys, type SigningKeys } from './oauth/signing-keys.js';
 import type { ToolPolicy } from './policy.js';
 import { createMemoryRateLimitStore, createRateLimiter } from './rate-limit.js';
 import { createStore } from './store/index.js';
@@ -96,9 +97,12 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     // Tokens are only ever revoked through the proxy's /oauth/revoke: without it there is no list.
     const revocations = proxyEnabled ? createRevocationList(store, { failMode: config.revocationFailMode, logger }) : undefined;
     if (revocations) closers.push(() => revocations.close());
+    // The proxy's own keys: it signs the access tokens it issues, and this server accepts them.
+    const signing = proxyEnabled ? signingKeys(config.oauthProxy.signingKeys) : undefined;
     const validator = config.authRequired
       ? createTokenValidator({
           allowedIssuers: config.allowedIssuers,
+          ...(signing ? { localIssuers: [{ issuer: baseUrl, jwks: signing.jwks }] } : {}),
           audiences: config.audiences,
           jwksCacheTtlSec: config.jwksCacheTtlSec,
           onJwksFetch: (_issuer, result) => metrics.jwksRefresh(result),
@@ -111,7 +115,7 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     if (validator) closers.push(() => validator.close());
 
     const routes: Route[] = [];
-    const proxy = proxyEnabled ? createProxy(config, { baseUrl, mcpUrl, store, validator, revocations, metrics, logger, fetch: deps.fetch }) : undefined;
+    const proxy = signing ? createProxy(config, { baseUrl, mcpUrl, store, validator, revocations, signing, metrics, logger, fetch: deps.fetch }) : undefined;
     if (proxy) routes.push(...proxy.routes);
     const idp = proxy?.idp;
 
@@ -213,6 +217,7 @@ function createProxy(
     store: SharedStore;
     validator: TokenValidator | undefined;
     revocations: RevocationList | undefined;
+    signing: SigningKeys;
     metrics: Metrics;
     logger: Logger;
     fetch: typeof fetch | undefined;
@@ -236,6 +241,8 @@ function createProxy(
     ...(config.oauthProxy.idpResource ? { idpResource: config.oauthProxy.idpResource } : {}),
     dcr: { ttlSec: config.oauthProxy.dcrClientTtlSec, rateLimitMax: config.oauthProxy.dcrRateLimitMax },
     consent: config.oauthProxy.consent,
+    signing: parts.signing,
+    tokenTtl: { accessSec: config.oauthProxy.accessTokenTtlSec, refreshSec: config.oauthProxy.refreshTokenTtlSec },
     trustProxy: config.trustProxy,
     store,
     clients: createClientRegistry({

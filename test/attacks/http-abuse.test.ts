@@ -4,96 +4,33 @@
  * not read as a scope request. Each case checks the status and code, that the server still serves a
  * good token afterwards, and that no token reaches the log.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCloudConfig } from '../../src/cloud/config.js';
-import { startCloud, type RunningCloud } from '../../src/cloud/start.js';
-import { createLogger } from '../../src/shared/logger.js';
-import { ROOT } from '../support/cli.js';
-import { DEFAULT_RESOURCE, startIdp, type TestIdp } from '../support/idp.js';
+import type { RunningCloud } from '../../src/cloud/start.js';
+import { startIdp, type TestIdp } from '../support/idp.js';
+import { mcpRequestLines, rawRequest, toolCall } from '../support/raw-http.js';
+import { startResourceServer } from '../support/resource-server.js';
 
 let idp: TestIdp;
 let server: RunningCloud;
 let token: string;
 const logLines: string[] = [];
-const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-attacks-http-'));
 
 beforeAll(async () => {
   idp = await startIdp();
-  const policy = join(dir, 'policy.yaml');
-  writeFileSync(policy, 'rules:\n  - tools: [seed_ping, list_checklists, get_checklist]\n    allow: { any: true }\n');
-  const config = {
-    ...loadCloudConfig({
-      OIDC_ISSUER: idp.issuer,
-      OIDC_AUDIENCE: DEFAULT_RESOURCE,
-      BASE_URL: 'https://mcp.example.test',
-      CHECKLIST_DIR: join(ROOT, 'examples/documents/checklists'),
-      PROCESS_DIR: join(ROOT, 'examples/documents/processes'),
-      TOOL_POLICY_FILE: policy,
-      RATE_LIMIT_ENABLED: 'false',
-    }),
-    port: 0,
-    host: '127.0.0.1',
-  };
-  server = await startCloud(config, { logger: createLogger({ format: 'json', write: (l) => logLines.push(l) }), version: 'test', collectDefaultMetrics: false });
+  server = await startResourceServer({ issuer: idp.issuer, allowTools: ['seed_ping', 'list_checklists', 'get_checklist'], logLines });
   token = await idp.serviceToken({ scope: 'checklist.list checklist.read process.read process.search' });
 });
 
 afterAll(async () => {
   await server?.close();
   await idp?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-interface RawAnswer {
-  status: number;
-  head: string;
-  body: string;
-}
-
 /** One request written byte for byte (fetch would merge headers and set Host itself). */
-function raw(lines: string[], body = ''): Promise<RawAnswer> {
-  const { port } = new URL(server.url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (c: string) => (text += c));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const cut = text.indexOf('\r\n\r\n');
-      const head = text.slice(0, cut);
-      const rest = text.slice(cut + 4);
-      resolve({ status: Number(head.split(' ')[1]), head: head.toLowerCase(), body: /transfer-encoding: chunked/i.test(head) ? dechunk(rest) : rest });
-    });
-    socket.end(`${[...lines, `content-length: ${Buffer.byteLength(body)}`, 'connection: close'].join('\r\n')}\r\n\r\n${body}`);
-  });
-}
-
-/** The body of a chunked answer. */
-function dechunk(text: string): string {
-  let out = '';
-  let at = 0;
-  for (;;) {
-    const eol = text.indexOf('\r\n', at);
-    const size = parseInt(text.slice(at, eol), 16);
-    if (!size) return out;
-    out += text.slice(eol + 2, eol + 2 + size);
-    at = eol + 2 + size + 2;
-  }
-}
-
-const call = (name: string, args: unknown = {}) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } });
-const mcpHeaders = (host = 'mcp.example.test') => [
-  'POST /mcp HTTP/1.1',
-  `host: ${host}`,
-  'content-type: application/json',
-  'accept: application/json, text/event-stream',
-  'mcp-protocol-version: 2025-06-18',
-];
+const raw = (lines: string[], body = '') => rawRequest(Number(new URL(server.url).port), lines, body);
+const call = toolCall;
+const mcpHeaders = (host = 'mcp.example.test') => mcpRequestLines(host);
 
 /** The server still answers a good token after an attack. */
 async function stillServes(): Promise<void> {

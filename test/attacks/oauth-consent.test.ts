@@ -5,16 +5,16 @@
  * code reaches the attacker; with it, the flow completes. Then the page's own defences (browser
  * binding, Origin, framing, escaping), remembered and revoked approvals, and two replicas.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCloudConfig } from '../../src/cloud/config.js';
-import { startCloud, type RunningCloud } from '../../src/cloud/start.js';
-import { createLogger } from '../../src/shared/logger.js';
+import type { RunningCloud } from '../../src/cloud/start.js';
 import { startStub, type Stub } from '../support/http-stub.js';
 import { startIdp, type TestIdp } from '../support/idp.js';
 import { freePort } from '../support/ports.js';
+import { authorization, codeOf, proxyIdpClient, register, startProxyCloud } from '../support/proxy-fixture.js';
 import { redisUrlForTests } from '../support/redis.js';
 import { CookieJar, followLogin } from '../support/scripted-browser.mjs';
+import { signingKeyPem } from '../support/signing-key.js';
 
 const SCOPES = ['checklist.list', 'checklist.read'];
 const PROXY_SECRET = randomBytes(16).toString('hex');
@@ -27,24 +27,8 @@ let attacker: Stub;
 let client: Stub;
 const logLines: string[] = [];
 
-async function start(port: number, extra: Record<string, string>, base = `http://127.0.0.1:${port}`): Promise<RunningCloud> {
-  const config = {
-    ...loadCloudConfig({
-      OIDC_ISSUER: idp.issuer,
-      RESOURCE_IDENTIFIER: `${base}/mcp`,
-      SCOPES_SUPPORTED: SCOPES.join(','),
-      BASE_URL: base,
-      OAUTH_PROXY_ENABLED: 'true',
-      OAUTH_CLIENT_ID: 'seed-proxy',
-      OAUTH_CLIENT_SECRET: PROXY_SECRET,
-      DCR_RATE_LIMIT_MAX: '100',
-      ...extra,
-    }),
-    port,
-    host: '127.0.0.1',
-  };
-  return startCloud(config, { logger: createLogger({ format: 'json', write: (l) => logLines.push(l) }), version: 'test', collectDefaultMetrics: false });
-}
+const start = (port: number, env: Record<string, string>, base?: string): Promise<RunningCloud> =>
+  startProxyCloud({ idp, port, ...(base ? { base } : {}), scopes: SCOPES, clientSecret: PROXY_SECRET, env, logLines });
 
 beforeAll(async () => {
   const [port, replicaPort, lenientPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -52,23 +36,13 @@ beforeAll(async () => {
   idp = await startIdp({
     resources: [`${baseUrl}/mcp`, `http://127.0.0.1:${lenientPort}/mcp`],
     extraScopes: SCOPES,
-    extraClients: [
-      // A web (confidential) client: oidc-provider then remembers consent, where a native one
-      // always asks again. An IdP that remembers is the one the confused deputy needs.
-      {
-        client_id: 'seed-proxy',
-        client_secret: PROXY_SECRET,
-        application_type: 'web',
-        token_endpoint_auth_method: 'client_secret_basic',
-        redirect_uris: [`${baseUrl}/oauth/authorize/callback`, `http://127.0.0.1:${lenientPort}/oauth/authorize/callback`],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-      },
-    ],
+    // A web (confidential) client: oidc-provider then remembers consent, where a native one
+    // always asks again. An IdP that remembers is the one the confused deputy needs.
+    extraClients: [proxyIdpClient(PROXY_SECRET, [`${baseUrl}/oauth/authorize/callback`, `http://127.0.0.1:${lenientPort}/oauth/authorize/callback`])],
   });
   // Two replicas on one Redis, behind one BASE_URL; and a server whose operator lets loopback
   // redirect URIs skip the page (OAUTH_CONSENT_SKIP_LOOPBACK), to show what the page prevents.
-  const shared = { REDIS_URL: await redisUrlForTests(), REDIS_KEY_PREFIX: `seed-mcp-consent-${randomBytes(4).toString('hex')}:` };
+  const shared = { OAUTH_SIGNING_KEYS: signingKeyPem(), REDIS_URL: await redisUrlForTests(), REDIS_KEY_PREFIX: `seed-mcp-consent-${randomBytes(4).toString('hex')}:` };
   server = await start(port, shared);
   replica = await start(replicaPort, shared, baseUrl);
   lenient = await start(lenientPort, { OAUTH_CONSENT_SKIP_LOOPBACK: 'true' });
@@ -83,32 +57,8 @@ afterAll(async () => {
   await idp?.close();
 });
 
-async function register(on: string, redirectUri: string, name: string): Promise<string> {
-  const res = await fetch(`${on}/oauth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ redirect_uris: [redirectUri], client_name: name, token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] }),
-  });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { client_id: string }).client_id;
-}
-
 /** An authorization link as a client (or an attacker) builds it. */
-function authorizeUrl(on: string, clientId: string, redirectUri: string, scope = SCOPES.join(' ')): string {
-  const verifier = randomBytes(32).toString('base64url');
-  const url = new URL(`${on}/oauth/authorize`);
-  for (const [k, v] of Object.entries({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    state: randomBytes(8).toString('hex'),
-    scope,
-  }))
-    url.searchParams.set(k, v);
-  return url.href;
-}
+const authorizeUrl = (on: string, clientId: string, redirectUri: string, scope = SCOPES.join(' ')): string => authorization(on, clientId, redirectUri, { scope }).url;
 
 /** Copies `jar`'s cookies of `from` to the host of `to` (this jar keys cookies by port too; browsers do not). */
 function copyCookies(jar: CookieJar, from: string, to: string): void {
@@ -116,8 +66,6 @@ function copyCookies(jar: CookieJar, from: string, to: string): void {
   for (const pair of (jar.header(new URL(`${from}/oauth/authorize`)) ?? '').split('; ').filter(Boolean)) headers.append('set-cookie', `${pair}; Path=/`);
   jar.store(new URL(`${to}/`), headers);
 }
-
-const codeOf = (callbackUrl: string) => (callbackUrl ? new URL(callbackUrl).searchParams.get('code') : null);
 
 describe('the confused deputy', () => {
   // The victim: one browser (one cookie jar) that signs in once through a client of their own.
@@ -210,6 +158,8 @@ describe('the consent page', () => {
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(res.headers.get('cache-control')).toBe('no-store');
+    // Same-origin referrers only: the page's own form must carry its Origin, never `null`.
+    expect(res.headers.get('referrer-policy')).toBe('same-origin');
     expect(res.headers.get('set-cookie')).toMatch(/HttpOnly; SameSite=Lax/);
     expect(await res.text()).not.toMatch(/<script/i);
   });

@@ -21,17 +21,26 @@ export interface TestOAuthClient {
 /**
  * A provider whose `redirectToAuthorization` has the scripted browser sign `login` in (the IdP's
  * login and consent pages) and land on the loopback callback. With `clientMetadataUrl`, the client
- * names its metadata document instead of registering.
+ * names its metadata document instead of registering. With `browser`, the authorization URL is
+ * handed to it instead (a test that drives a real browser records it and opens it itself), and
+ * `lastCallback()` is whatever the loopback listener then receives.
  */
-export async function createTestOAuthClient(options: { login?: string; clientMetadataUrl?: string; redirectPath?: string } = {}): Promise<TestOAuthClient> {
-  const callback: Stub = await startStub((_req, res) => {
+export async function createTestOAuthClient(
+  options: { login?: string; clientMetadataUrl?: string; redirectPath?: string; browser?: (authorizationUrl: URL) => void | Promise<void> } = {},
+): Promise<TestOAuthClient> {
+  let last: ReturnType<TestOAuthClient['lastCallback']>;
+  const redirectPath = options.redirectPath ?? '/callback';
+  const callback: Stub = await startStub((req, res) => {
+    // What a real loopback listener sees: the browser's request with the server's parameters (a
+    // real browser also asks for /favicon.ico).
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (options.browser && url.pathname === redirectPath) last = callbackOf(url);
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p>Signed in; you can close this tab.</p>');
   });
-  const redirectUrl = `${callback.url}${options.redirectPath ?? '/callback'}`;
+  const redirectUrl = `${callback.url}${redirectPath}`;
   let info: StoredOAuthClientInformation | undefined;
   let tokens: StoredOAuthTokens | undefined;
   let verifier = '';
-  let last: ReturnType<TestOAuthClient['lastCallback']>;
   const metadata: OAuthClientMetadata = {
     client_name: 'seed-mcp test client',
     redirect_uris: [redirectUrl],
@@ -60,14 +69,9 @@ export async function createTestOAuthClient(options: { login?: string; clientMet
     },
     codeVerifier: () => verifier,
     async redirectToAuthorization(url) {
+      if (options.browser) return void (await options.browser(url));
       const { callbackUrl } = await followLogin(url.href, { login: options.login ?? 'alice' });
-      const p = new URL(callbackUrl).searchParams;
-      last = {
-        ...(p.get('code') ? { code: p.get('code')! } : {}),
-        ...(p.get('iss') ? { iss: p.get('iss')! } : {}),
-        ...(p.get('error') ? { error: p.get('error')! } : {}),
-        ...(p.get('state') ? { state: p.get('state')! } : {}),
-      };
+      last = callbackOf(new URL(callbackUrl));
     },
   };
   return {
@@ -77,5 +81,16 @@ export async function createTestOAuthClient(options: { login?: string; clientMet
     tokens: () => tokens,
     clientInformation: () => info,
     close: () => callback.close(),
+  };
+}
+
+/** The parameters of a callback request that `lastCallback()` reports. */
+function callbackOf(url: URL): ReturnType<TestOAuthClient['lastCallback']> {
+  const p = url.searchParams;
+  return {
+    ...(p.get('code') ? { code: p.get('code')! } : {}),
+    ...(p.get('iss') ? { iss: p.get('iss')! } : {}),
+    ...(p.get('error') ? { error: p.get('error')! } : {}),
+    ...(p.get('state') ? { state: p.get('state')! } : {}),
   };
 }

@@ -13,7 +13,15 @@ export interface FollowLoginOptions {
   /** On seed-mcp's own consent page: Allow (default), Deny, or stop there (the result then has `consentPage`). */
   consent?: 'approve' | 'deny' | 'stop';
 }
-export declare function followLogin(url: string, options?: FollowLoginOptions): Promise<{ callbackUrl: string; status: number; body: string; consentPage?: string }>;
+export interface FollowLoginResult {
+  callbackUrl: string;
+  status: number;
+  body: string;
+  consentPage?: string;
+  /** How seed-mcp's own consent page was answered, when it was shown on the way. */
+  consented?: 'approve' | 'deny';
+}
+export declare function followLogin(url: string, options?: FollowLoginOptions): Promise<FollowLoginResult>;
 export declare function approveDevice(
   verificationUri: string,
   options?: FollowLoginOptions & { userCode?: string },

@@ -11,8 +11,10 @@
  * - as the CLI's browser: `BROWSER="node test/support/scripted-browser.mjs"` (the URL is the last
  *   argument). Options come from `SCRIPTED_BROWSER_LOGIN`, `SCRIPTED_BROWSER_PASSWORD`,
  *   `SCRIPTED_BROWSER_ACTION` (`approve`, `deny`, or `ignore`: the person closes the tab) and
- *   `SCRIPTED_BROWSER_DELAY_MS` (wait before starting); one JSON line per launch is appended to
- *   the file `SCRIPTED_BROWSER_LOG` names. It always exits 0 and never prints codes or tokens.
+ *   `SCRIPTED_BROWSER_DELAY_MS` (wait before starting), `SCRIPTED_BROWSER_CONSENT` (the answer
+ *   on seed-mcp's own consent page: `approve`, the default, or `deny`); one JSON line per launch
+ *   is appended to the file `SCRIPTED_BROWSER_LOG` names (`consented: true` when it allowed on
+ *   seed-mcp's consent page). It always exits 0 and never prints codes or tokens.
  */
 import { appendFileSync, realpathSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
@@ -39,6 +41,8 @@ import { fileURLToPath } from 'node:url';
  * @property {number} status Status of the callback server's answer.
  * @property {string} body Body of the callback server's answer.
  * @property {string} [consentPage] With `consent: 'stop'`: the consent page where the walk stopped.
+ * @property {'approve' | 'deny'} [consented] How seed-mcp's own consent page was answered, when it
+ *   was shown on the way (absent when it was not: the IdP alone, or an approval remembered).
  *
  * @typedef {object} ApproveDeviceOptions
  * @property {string} [login] Default `alice`.
@@ -195,7 +199,7 @@ const describe = (step) => `${step.method} ${step.url.origin}${step.url.pathname
  *
  * @param {URL} start
  * @param {(url: URL) => boolean} isCallback
- * @param {Required<Pick<FollowLoginOptions, 'login' | 'password' | 'action' | 'maxSteps'>> & { jar: CookieJar, log: (line: string) => void, userCode?: string, consent?: 'approve' | 'deny' | 'stop' }} options
+ * @param {Required<Pick<FollowLoginOptions, 'login' | 'password' | 'action' | 'maxSteps'>> & { jar: CookieJar, log: (line: string) => void, userCode?: string, consent?: 'approve' | 'deny' | 'stop', onConsent?: (answer: 'approve' | 'deny') => void }} options
  * @returns {Promise<Outcome>}
  */
 async function walk(start, isCallback, options) {
@@ -254,7 +258,9 @@ async function walk(start, isCallback, options) {
       // seed-mcp's own question, before the IdP: Allow and Deny are the form's two buttons.
       const consent = options.consent ?? 'approve';
       if (consent === 'stop') return { kind: 'done', outcome: 'consent-page', status: res.status, body: html };
-      step = submit(seedConsentForm, [...seedConsentForm.fields, ['decision', consent === 'deny' ? 'deny' : 'approve']]);
+      const answer = consent === 'deny' ? 'deny' : 'approve';
+      options.onConsent?.(answer);
+      step = submit(seedConsentForm, [...seedConsentForm.fields, ['decision', answer]]);
     } else if (loginForm) {
       if (options.action === 'deny') step = cancel();
       else {
@@ -341,7 +347,10 @@ export async function followLogin(url, options = {}) {
   const target = redirectUri ? new URL(redirectUri) : undefined;
   const isCallback = target ? (/** @type {URL} */ u) => u.origin === target.origin && u.pathname === target.pathname : (/** @type {URL} */ u) => u.origin !== start.origin;
 
+  /** @type {'approve' | 'deny' | undefined} */
+  let consented;
   const outcome = await walk(start, isCallback, {
+    onConsent: (answer) => (consented = answer),
     login: options.login ?? 'alice',
     password: options.password ?? 'x',
     action: options.action ?? 'approve',
@@ -355,7 +364,7 @@ export async function followLogin(url, options = {}) {
 
   options.log?.(`${outcome.step.method} ${outcome.step.url.origin}${outcome.step.url.pathname} (callback)`);
   const res = await requestCallback(outcome.step);
-  return { callbackUrl: outcome.step.url.href, status: res.status, body: await res.text() };
+  return { callbackUrl: outcome.step.url.href, status: res.status, body: await res.text(), ...(consented ? { consented } : {}) };
 }
 
 /**
@@ -419,6 +428,9 @@ async function main() {
       entry.callbackStatus = result.status;
       entry.callbackError = callback.searchParams.get('error') ?? undefined;
       entry.hasCode = callback.searchParams.has('code');
+      // seed-mcp's own consent page (the OAuth proxy's): shown and answered on the way, or not.
+      entry.consented = result.consented === 'approve';
+      if (result.consented) entry.consentAnswer = result.consented;
     }
   } catch (err) {
     entry.error = /** @type {Error} */ (err).message;

@@ -6,7 +6,7 @@
  */
 import { authErrorOf, type AuthError } from './errors.js';
 import { JwksCache, UNKNOWN_KID_REFETCH_MS, type JwksStatus } from './jwks-cache.js';
-import { candidateKeys, decodeCompact, verifySignature, type VerificationKey } from './jws.js';
+import { candidateKeys, decodeCompact, importVerificationKeys, verifySignature, type VerificationKey } from './jws.js';
 import { parseAuthorization } from './parse-authorization.js';
 import { TokenCache } from './token-cache.js';
 import { toVerifiedToken, type VerifiedToken } from './verified-token.js';
@@ -51,6 +51,11 @@ export interface ValidatorOptions {
   isRevoked?: (token: VerifiedToken) => Promise<boolean> | boolean;
   /** Each JWKS refresh of an issuer (discovery and key set together), for metrics. */
   onJwksFetch?: (issuer: string, result: 'success' | 'failure') => void;
+  /**
+   * Issuers whose keys are known here rather than fetched (the OAuth proxy's own): their tokens are
+   * accepted as `allowedIssuers`' are, checked against these public JWKs.
+   */
+  localIssuers?: ReadonlyArray<{ issuer: string; jwks: readonly Record<string, unknown>[] }>;
   /** Each verified-token cache lookup, for metrics. */
   onCacheHit?: () => void;
   onCacheMiss?: () => void;
@@ -119,6 +124,19 @@ interface CacheEntry {
  * const who = verified.caller.subject;
  * ```
  */
+/** Where the verification keys of one issuer come from: fetched (JwksCache) or given. */
+type KeySource = Pick<JwksCache, 'keys' | 'refetchForUnknownKey' | 'status'>;
+
+/** The keys of an issuer known here: always fresh, never fetched. */
+function staticKeys(issuer: string, jwks: readonly Record<string, unknown>[]): KeySource {
+  const keys = importVerificationKeys(jwks);
+  return {
+    keys: async () => keys,
+    refetchForUnknownKey: async () => false,
+    status: () => ({ issuer, keys: keys.length, fresh: true }),
+  };
+}
+
 export function createTokenValidator(options: ValidatorOptions): TokenValidator {
   const { allowedIssuers, audiences, isRevoked, onCacheHit, onCacheMiss } = options;
   if (allowedIssuers.length === 0) throw new TypeError('createTokenValidator: allowedIssuers must not be empty');
@@ -134,8 +152,10 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
   const closing = new AbortController();
   let closed = false;
 
-  const jwks = new Map<string, JwksCache>();
+  const jwks = new Map<string, KeySource>();
+  for (const local of options.localIssuers ?? []) jwks.set(local.issuer, staticKeys(local.issuer, local.jwks));
   for (const issuer of new Set(allowedIssuers)) {
+    if (jwks.has(issuer)) continue;
     jwks.set(
       issuer,
       new JwksCache({

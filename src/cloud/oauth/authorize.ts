@@ -6,7 +6,7 @@
  * finishes the transaction.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HTML_PAGE_HEADERS } from '../../shared/html.js';
+
 import { sha256Base64url } from '../../shared/crypto.js';
 import { errorSpec, isCloudError, CloudError } from '../errors.js';
 import { sendRedirect } from '../http/respond.js';
@@ -14,7 +14,7 @@ import { isStoreUnavailable } from '../store/types.js';
 import { STORE_KEYS } from '../store/keys.js';
 import { redirectToClient, sendPage } from './answers.js';
 import { ClientMetadataError, redirectUriMatches, type OAuthClient } from './clients.js';
-import { consentPage } from './consent-page.js';
+import { CONSENT_PAGE_HEADERS, consentPage } from './consent-page.js';
 import { consentSkipped, cookie, cookieNames, isApproved, newCookieValue, readCookie, sessionOf } from './consent.js';
 import { IdpError } from './idp.js';
 import type { EndpointDeps } from './options.js';
@@ -137,7 +137,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeDeps): EndpointHandler {
         await store.set(STORE_KEYS.transaction(id), tx, TRANSACTION_TTL_MS);
         logger.info('oauth consent asked', { event: 'oauth_consent_asked', client_id: client.client_id });
         res.setHeader('set-cookie', cookie(names.browser, browser, { secure: deps.secureCookies, maxAgeSec: TRANSACTION_TTL_MS / 1000 }));
-        res.writeHead(200, HTML_PAGE_HEADERS).end(
+        res.writeHead(200, CONSENT_PAGE_HEADERS).end(
           consentPage({
             transaction: id,
             clientId: client.client_id,

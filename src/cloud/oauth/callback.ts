@@ -80,7 +80,14 @@ export function createCallbackEndpoint(deps: CallbackDeps): EndpointHandler {
         break;
     }
     const code = randomToken();
-    const grant: CodeGrant = { clientId: tx.clientId, redirectUri: tx.redirectUri, codeChallenge: tx.codeChallenge, ...(tx.resource ? { resource: tx.resource } : {}), tokens };
+    const grant: CodeGrant = {
+      clientId: tx.clientId,
+      redirectUri: tx.redirectUri,
+      codeChallenge: tx.codeChallenge,
+      ...(tx.resource ? { resource: tx.resource } : {}),
+      scope: tx.scope,
+      tokens,
+    };
     await store.set(codeKey(code), seal(code, grant), CODE_TTL_MS);
     redirectToClient(res, to, { code });
   });

@@ -10,12 +10,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constantTimeEqual, sha256Base64url } from '../../shared/crypto.js';
-import { HTML_PAGE_HEADERS } from '../../shared/html.js';
+
 import { sendRedirect } from '../http/respond.js';
 import { STORE_KEYS } from '../store/keys.js';
 import { redirectToClient, sendPage } from './answers.js';
 import { idpAuthorizationUrl } from './authorize.js';
-import { consentsPage } from './consent-page.js';
+import { CONSENT_PAGE_HEADERS, consentsPage } from './consent-page.js';
 import { approvalsOf, cookieNames, forget, readCookie, sessionOf } from './consent.js';
 import type { EndpointDeps } from './options.js';
 import { param, readForm } from './params.js';
@@ -83,6 +83,6 @@ export function createConsentsEndpoint(deps: Pick<EndpointDeps, 'baseUrl' | 'sto
       logger.info('oauth consent revoked', { event: 'oauth_consent_revoked', client_id: clientId });
       notice = 'Revoked: that client will ask again.';
     }
-    res.writeHead(200, HTML_PAGE_HEADERS).end(consentsPage(session.label, await approvalsOf(store, session.user), session.csrf, notice));
+    res.writeHead(200, CONSENT_PAGE_HEADERS).end(consentsPage(session.label, await approvalsOf(store, session.user), session.csrf, notice));
   });
 }

@@ -1,11 +1,18 @@
 /**
  * The pages of consent: the question (which client, where it sends you back, what it may do, on
  * which server), and the list of a user's approvals with a way to revoke each. Served with
- * HTML_PAGE_HEADERS: no scripts, no framing (clickjacking), no referrer.
+ * CONSENT_PAGE_HEADERS: no scripts, no framing (clickjacking), no referrer to other sites.
  */
-import { escapeHtml, htmlPage } from '../../shared/html.js';
+import { escapeHtml, HTML_PAGE_HEADERS, htmlPage } from '../../shared/html.js';
 import type { Approval } from './consent.js';
 import { OAUTH_PATHS } from './paths.js';
+
+/**
+ * The headers of the consent pages: those of every page, but `Referrer-Policy: same-origin`. Under
+ * `no-referrer` a browser sends `Origin: null` with the page's own form, and the answer could not
+ * be told from a cross-site one; `same-origin` keeps the referrer from every other site.
+ */
+export const CONSENT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...HTML_PAGE_HEADERS, 'referrer-policy': 'same-origin' });
 
 const STYLE =
   '.client{font-weight:600}.host{font-family:ui-monospace,monospace;background:#f6f8fa;padding:0 .3rem;border-radius:4px}ul{padding-left:1.2rem}' +

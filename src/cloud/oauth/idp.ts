@@ -41,6 +41,8 @@ export interface IdpUser {
   subject: string;
   name?: string;
   email?: string;
+  /** `groups` and `roles` claims, merged: what tool policies match. */
+  groups?: string[];
 }
 
 export interface IdpClient {
@@ -68,6 +70,12 @@ export class IdpError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** The `groups` and `roles` claims of an ID token, merged; undefined when it has neither. */
+function groupsOf(claims: Record<string, unknown>): string[] | undefined {
+  const all = [claims.groups, claims.roles].flatMap((v) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []));
+  return all.length ? [...new Set(all)] : undefined;
 }
 
 const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname);
@@ -153,6 +161,7 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
       subject: claims.sub,
       ...(typeof claims.name === 'string' ? { name: claims.name } : {}),
       ...(typeof claims.email === 'string' ? { email: claims.email } : {}),
+      ...(groupsOf(claims) ? { groups: groupsOf(claims)! } : {}),
     };
   };
 

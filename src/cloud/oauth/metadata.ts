@@ -22,6 +22,7 @@ export function authorizationServerMetadata(baseUrl: string, scope: string): Rec
     token_endpoint: `${baseUrl}${OAUTH_PATHS.token}`,
     registration_endpoint: `${baseUrl}${OAUTH_PATHS.register}`,
     revocation_endpoint: `${baseUrl}${OAUTH_PATHS.revoke}`,
+    jwks_uri: `${baseUrl}${OAUTH_PATHS.jwks}`,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],

@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { SharedStore } from '../store/types.js';
 import type { ClientRegistry } from './clients.js';
 import type { ConsentSettings } from './consent.js';
+import type { SigningKeys } from './signing-keys.js';
 import type { IdpClient } from './idp.js';
 
 /** The options of `createOAuthProxy`. */
@@ -28,6 +29,10 @@ export interface OAuthProxyOptions {
   idp: IdpClient;
   /** `OAUTH_CONSENT_*`: how long approvals last, and who skips the consent page; 30 days, nobody, unless given. */
   consent?: ConsentSettings;
+  /** The keys the proxy signs its access tokens with; made at start-up unless given. */
+  signing?: SigningKeys;
+  /** `OAUTH_ACCESS_TOKEN_TTL` and `OAUTH_REFRESH_TOKEN_TTL`, seconds; 600 and 30 days unless given. */
+  tokenTtl?: { accessSec: number; refreshSec: number };
   /** Tells this server's access tokens apart at `/oauth/revoke`. */
   validator?: TokenValidator;
   revocations?: { revoke(id: string, expiresAtSec: number): Promise<void> };
@@ -38,6 +43,8 @@ export interface OAuthProxyOptions {
 /** What the endpoints are built from: the options, and what is derived from them once. */
 export interface EndpointDeps extends OAuthProxyOptions {
   consent: ConsentSettings;
+  signing: SigningKeys;
+  tokenTtl: { accessSec: number; refreshSec: number };
   /** The scope asked of the IdP when neither the request nor the client's registration names one. */
   defaultScope: string;
   /** The resource the tokens are for, as the consent page names it. */

@@ -9,6 +9,8 @@ export const OAUTH_PATHS = {
   token: '/oauth/token',
   register: '/oauth/register',
   revoke: '/oauth/revoke',
+  /** The public keys of the proxy's access tokens. */
+  jwks: '/oauth/jwks',
   /** The consent page's form posts here. */
   consent: '/oauth/consent',
   /** A signed-in user's approvals, each revocable. */

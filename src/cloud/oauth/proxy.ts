@@ -15,6 +15,7 @@
  * Each endpoint is a file of its own (authorize.ts, callback.ts, token.ts, register.ts,
  * revoke.ts); this one wires them into routes.
  */
+import { sendJson } from '../http/respond.js';
 import type { Route } from '../http/router.js';
 import { createAuthorizeEndpoint } from './authorize.js';
 import { createCallbackEndpoint } from './callback.js';
@@ -24,6 +25,7 @@ import type { EndpointDeps, OAuthProxyOptions } from './options.js';
 import { OAUTH_PATHS } from './paths.js';
 import { createRegisterEndpoint } from './register.js';
 import { createRevokeEndpoint } from './revoke.js';
+import { signingKeys } from './signing-keys.js';
 import { createTokenEndpoint } from './token.js';
 
 export { OAUTH_PATHS } from './paths.js';
@@ -41,6 +43,8 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
   const deps: EndpointDeps = {
     ...options,
     consent: options.consent ?? { ttlSec: 30 * 86_400, skipLoopback: false, skipClients: [] },
+    signing: options.signing ?? signingKeys(undefined),
+    tokenTtl: options.tokenTtl ?? { accessSec: 600, refreshSec: 30 * 86_400 },
     defaultScope: defaultScope(options.scopesSupported),
     resource: options.acceptedResources[0] ?? `${options.baseUrl}/mcp`,
     secureCookies: new URL(options.baseUrl).protocol === 'https:',
@@ -55,6 +59,13 @@ export function createOAuthProxy(options: OAuthProxyOptions): OAuthProxy {
     { path: OAUTH_PATHS.token, methods: ['POST'], cors: 'public', handle: createTokenEndpoint(deps) },
     { path: OAUTH_PATHS.register, methods: ['POST'], cors: 'public', handle: createRegisterEndpoint(deps) },
     { path: OAUTH_PATHS.revoke, methods: ['POST'], cors: 'public', handle: createRevokeEndpoint(deps) },
+    // The public keys of the proxy's access tokens (RFC 8414 jwks_uri).
+    {
+      path: OAUTH_PATHS.jwks,
+      methods: ['GET'],
+      cors: 'public',
+      handle: (_req, res) => sendJson(res, 200, { keys: deps.signing.jwks }, { 'cache-control': 'public, max-age=300' }),
+    },
     // The consent pages are the user's, in the browser: no CORS.
     { path: OAUTH_PATHS.consent, methods: ['POST'], handle: createConsentEndpoint(deps) },
     { path: OAUTH_PATHS.consents, methods: ['GET', 'POST'], handle: createConsentsEndpoint(deps) },

@@ -46,6 +46,8 @@ export interface CodeGrant {
   redirectUri: string;
   codeChallenge: string;
   resource?: string;
+  /** The scopes asked for; what the proxy's access token carries is those the IdP granted too. */
+  scope?: string;
   tokens: IdpTokens;
 }
 

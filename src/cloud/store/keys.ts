@@ -22,6 +22,12 @@ export const STORE_KEYS = {
   revokedPrefix: 'revoked:',
   /** An MCP rate-limit window, by its limiter key. */
   rateLimit: (key: string) => `rl:${key}`,
+  /** A refresh token of the proxy: its grant, sealed under the token, by sha256(refresh token). */
+  proxyRefresh: (tokenHash: string) => `prt:${tokenHash}`,
+  /** A grant of the proxy by its id: the current refresh token's hash and access token's jti, to end it. */
+  proxyGrant: (grantId: string) => `grant:${grantId}`,
+  /** A code already redeemed, by sha256(code): the grant it started, ended if the code comes back. */
+  redeemedCode: (codeHash: string) => `usedcode:${codeHash}`,
   /** A user's approval of a client at the proxy's consent page, by sha256(user) and sha256(client id). */
   consent: (userHash: string, clientHash: string) => `consent:${userHash}:${clientHash}`,
   /** The prefix of one user's approvals (the consents page lists them). */

@@ -172,6 +172,9 @@ describe('two replicas, one Redis', () => {
     ).json();
     expect(tokens.access_token).toBeTruthy();
     accessToken = tokens.access_token;
+    // The proxy's own token (signed with the key both replicas share), not the IdP's.
+    const claims = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString('utf8'));
+    expect(claims).toMatchObject({ iss: lb.url, aud: `${lb.url}/mcp`, client_id: clientId });
     for (const replica of [a, b]) {
       const res = await mcpCall(replica, accessToken);
       expect(res.status, replica.name).toBe(200);

@@ -47,6 +47,8 @@ export interface CloudDeps {
   fetch?: typeof fetch;
   /** How long in-flight requests may finish after close(); 10 s unless set. */
   shutdownGraceMs?: number;
+  /** Test seam: how long a client may take to send its headers and its request (15 s, 60 s). */
+  httpTimeouts?: { headersMs: number; requestMs: number };
   /** Test seams for the sessions of initialize-era clients. */
   sessionClock?: () => number;
   sessionSweepMs?: number;
@@ -185,7 +187,17 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     // untrusted (REVOCATION_FAIL_MODE decides) and loads as soon as Redis answers.
     await revocations?.start().catch((err: Error) => logger.warn(`could not load the revocation list yet: ${err.message}`, { event: 'revocation_unavailable' }));
     const checkHost = createHostCheck(config.allowedHosts, { trustProxy: config.trustProxy });
-    const http = await listenHttp({ router: createRouter(routes, errorContext), host: config.host, port: config.port, errorContext, mcpUrl, checkHost, logger, metrics });
+    const http = await listenHttp({
+      router: createRouter(routes, errorContext),
+      host: config.host,
+      port: config.port,
+      errorContext,
+      mcpUrl,
+      checkHost,
+      logger,
+      metrics,
+      ...(deps.httpTimeouts ? { timeouts: deps.httpTimeouts } : {}),
+    });
     shuttingDown = http.shuttingDown;
     closers.push(() => http.close(deps.shutdownGraceMs ?? 10_000));
     void idp?.warm();

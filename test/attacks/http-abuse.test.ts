@@ -18,7 +18,13 @@ const logLines: string[] = [];
 
 beforeAll(async () => {
   idp = await startIdp();
-  server = await startResourceServer({ issuer: idp.issuer, allowTools: ['seed_ping', 'list_checklists', 'get_checklist'], logLines });
+  // Short client timeouts, so that the slow clients below are cut off within the test.
+  server = await startResourceServer({
+    issuer: idp.issuer,
+    allowTools: ['seed_ping', 'list_checklists', 'get_checklist'],
+    logLines,
+    httpTimeouts: { headersMs: 600, requestMs: 1_500 },
+  });
   token = await idp.serviceToken({ scope: 'checklist.list checklist.read process.read process.search' });
 });
 
@@ -77,6 +83,67 @@ describe('headers', () => {
     expect((await raw(['GET /health/ready HTTP/1.1', 'host: 10.1.2.3:3000'])).status).toBe(200);
     expect((await raw(['GET /metrics HTTP/1.1', 'host: 10.1.2.3:3000'])).status).toBe(200);
     await stillServes();
+  });
+});
+
+describe('connections', () => {
+  /** Opens a socket that starts a request and then sends one header byte every `everyMs`. */
+  function slowClient(port: number, everyMs: number): { closed: Promise<string> } {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (answer += c));
+    socket.on('error', () => {});
+    socket.write('POST /mcp HTTP/1.1\r\nhost: mcp.example.test\r\nx-slow: ');
+    const timer = setInterval(() => socket.write('a'), everyMs);
+    return {
+      closed: new Promise((resolve) =>
+        socket.on('close', () => {
+          clearInterval(timer);
+          resolve(answer);
+        }),
+      ),
+    };
+  }
+
+  it('serves good requests while 200 slow clients trickle their headers, and cuts the slow ones off (408)', async () => {
+    const port = Number(new URL(server.url).port);
+    const started = Date.now();
+    const slow = Array.from({ length: 200 }, () => slowClient(port, 100));
+    await new Promise((r) => setTimeout(r, 150));
+    for (let i = 0; i < 3; i++) await stillServes();
+    const answers = await Promise.all(slow.map((s) => s.closed));
+    // Cut off after the headers timeout (600 ms) plus at most one check interval, not after minutes.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    for (const a of answers) expect(a === '' || a.startsWith('HTTP/1.1 408')).toBe(true);
+    await stillServes();
+  });
+
+  it('cuts off a client that sends its headers but trickles its body', async () => {
+    const port = Number(new URL(server.url).port);
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (answer += c));
+    socket.on('error', () => {});
+    socket.write([...mcpHeaders(), `authorization: Bearer ${token}`, 'content-length: 1000', '', ''].join('\r\n'));
+    const timer = setInterval(() => socket.write('x'), 100);
+    const started = Date.now();
+    await new Promise((resolve) => socket.on('close', resolve));
+    clearInterval(timer);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(answer === '' || /^HTTP\/1\.1 (408|400)/.test(answer)).toBe(true);
+    await stillServes();
+  });
+
+  it('refuses a page of another origin (403 forbidden_origin) and serves its own', async () => {
+    const foreign = await raw([...mcpHeaders(), `authorization: Bearer ${token}`, 'origin: https://evil.example'], call('seed_ping'));
+    expect(foreign.status).toBe(403);
+    expect(JSON.parse(foreign.body)).toMatchObject({ error: 'forbidden_origin', message: expect.stringMatching(/CORS_EXTRA_ORIGINS/) });
+    expect(foreign.head).not.toContain('access-control-allow-origin');
+    const own = await raw([...mcpHeaders(), `authorization: Bearer ${token}`, 'origin: https://mcp.example.test'], call('seed_ping'));
+    expect(own.status).toBe(200);
+    expect(own.head).toContain('access-control-allow-origin: https://mcp.example.test');
   });
 });
 

@@ -24,6 +24,8 @@ export interface ResourceServerOptions {
   env?: Record<string, string>;
   /** Receives the JSON log lines. */
   logLines: string[];
+  /** How long a client may take to send its headers and its request. */
+  httpTimeouts?: { headersMs: number; requestMs: number };
 }
 
 /** Starts the server; closing it removes its policy file too. */
@@ -47,7 +49,12 @@ export async function startResourceServer(options: ResourceServerOptions): Promi
   };
   let server: RunningCloud;
   try {
-    server = await startCloud(config, { logger: createLogger({ format: 'json', write: (l) => options.logLines.push(l) }), version: 'test', collectDefaultMetrics: false });
+    server = await startCloud(config, {
+      logger: createLogger({ format: 'json', write: (l) => options.logLines.push(l) }),
+      version: 'test',
+      collectDefaultMetrics: false,
+      ...(options.httpTimeouts ? { httpTimeouts: options.httpTimeouts } : {}),
+    });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

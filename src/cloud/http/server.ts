@@ -23,6 +23,8 @@ export interface HttpServerOptions {
   checkHost: (req: IncomingMessage) => void;
   logger: Logger;
   metrics?: Metrics;
+  /** How long a client may take to send its headers, and its whole request; 15 s and 60 s unless given. */
+  timeouts?: { headersMs: number; requestMs: number };
 }
 
 export interface HttpServer {
@@ -39,7 +41,11 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
   let inflight = 0;
   let drained: (() => void) | undefined;
 
-  const server: Server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => {
+  const { headersMs, requestMs } = options.timeouts ?? { headersMs: 15_000, requestMs: 60_000 };
+  // Slow clients (slowloris) are cut off when their time is up, checked this often (Node's 30 s
+  // default would let one hold a connection twice as long as allowed).
+  const checkingMs = Math.max(50, Math.min(5_000, Math.floor(headersMs / 3)));
+  const server: Server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: requestMs, headersTimeout: headersMs, connectionsCheckingInterval: checkingMs }, (req, res) => {
     inflight++;
     const started = performance.now();
     res.once('close', () => {

@@ -17,17 +17,27 @@ function isLoopbackHost(hostname: string): boolean {
  */
 export function createHostCheck(allowed: readonly string[], options: { trustProxy: boolean }): (req: IncomingMessage) => void {
   const entries = new Set(allowed.map((h) => h.toLowerCase()));
-  return (req) => {
-    const forwarded = options.trustProxy ? req.headers['x-forwarded-host'] : undefined;
-    const raw = (typeof forwarded === 'string' && forwarded ? forwarded.split(',')[0]! : (req.headers.host ?? '')).trim().toLowerCase();
+  // The answer per `Host` value: a client sends the same one on every request, so the parse runs
+  // once per value (bounded: a flood of invented values stops being remembered, not checked).
+  const known = new Map<string, boolean>();
+  const allows = (raw: string): boolean => {
     let hostname = '';
     try {
       hostname = raw ? new URL(`http://${raw}`).hostname : '';
     } catch {
-      // refused below
+      // refused
     }
-    if (hostname && (isLoopbackHost(hostname) || entries.has(hostname) || entries.has(raw))) return;
-    throw new CloudError('FORBIDDEN_HOST', raw ? 'this server does not answer for that host name' : 'the request names no host');
+    return hostname !== '' && (isLoopbackHost(hostname) || entries.has(hostname) || entries.has(raw));
+  };
+  return (req) => {
+    const forwarded = options.trustProxy ? req.headers['x-forwarded-host'] : undefined;
+    const raw = (typeof forwarded === 'string' && forwarded ? forwarded.split(',')[0]! : (req.headers.host ?? '')).trim().toLowerCase();
+    let ok = known.get(raw);
+    if (ok === undefined) {
+      ok = allows(raw);
+      if (known.size < 1_000) known.set(raw, ok);
+    }
+    if (!ok) throw new CloudError('FORBIDDEN_HOST', raw ? 'this server does not answer for that host name' : 'the request names no host');
   };
 }
 

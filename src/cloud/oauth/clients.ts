@@ -259,7 +259,7 @@ export function createClientRegistry(options: ClientRegistryOptions): ClientRegi
     // One deadline for the DNS lookup, the connection and the body.
     const signal = AbortSignal.timeout(timeoutMs);
     const target = await untilAborted(resolveTarget(new URL(clientId), { allowedHosts, resolve: resolveHost }), signal);
-    const agent = pinnedAgent(target, options.documentCa !== undefined ? { ca: options.documentCa } : {});
+    const agent = await pinnedAgent(target, options.documentCa !== undefined ? { ca: options.documentCa } : {});
     try {
       // No redirects: the document must live at the URL that is its client_id.
       const init = { headers: { accept: 'application/json' }, redirect: 'error', signal, dispatcher: agent };

@@ -17,7 +17,7 @@
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Agent, fetch as undiciFetch } from 'undici';
+import type { Agent } from 'undici';
 
 /** One address a host name resolves to. */
 export interface ResolvedAddress {
@@ -186,16 +186,18 @@ export async function resolveTarget(url: URL, options: ResolveTargetOptions): Pr
  * name stays the TLS server name, so the certificate is checked against it. `tls` adds options of
  * the TLS connection (a test's private CA).
  */
-export function pinnedAgent(target: ResolvedAddress, tls: { ca?: string | string[] } = {}): Agent {
+export async function pinnedAgent(target: ResolvedAddress, tls: { ca?: string | string[] } = {}): Promise<Agent> {
   const lookup: LookupFunction = (_hostname, options, callback) => {
     if (options.all) callback(null, [{ address: target.address, family: target.family }]);
     else callback(null, target.address, target.family);
   };
+  // Loaded on the first document fetch, not at start-up: most servers never fetch one.
+  const { Agent } = await import('undici');
   return new Agent({ connect: { ...tls, lookup } });
 }
 
-/** undici's fetch: the one that honours the pinned agent as `dispatcher`. */
-export const pinnedFetch = undiciFetch as unknown as typeof fetch;
+/** undici's fetch: the one that honours the pinned agent as `dispatcher` (loaded when first used). */
+export const pinnedFetch: typeof fetch = async (input, init) => ((await import('undici')).fetch as unknown as typeof fetch)(input, init);
 
 /** `promise`, or the signal's reason once it aborts (a DNS lookup cannot itself be cancelled). */
 export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

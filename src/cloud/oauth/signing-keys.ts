@@ -7,7 +7,6 @@
  * Redis) a key is made at start-up and the tokens die with the process.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
 
 type Jwk = Record<string, unknown>;
 
@@ -95,7 +94,9 @@ export interface AccessTokenClaims {
 }
 
 /** Signs an RFC 9068 access token (`typ: at+jwt`) with the current key. */
-export function signAccessToken(keys: SigningKeys, claims: AccessTokenClaims, nowSec = Math.floor(Date.now() / 1000)): Promise<string> {
+export async function signAccessToken(keys: SigningKeys, claims: AccessTokenClaims, nowSec = Math.floor(Date.now() / 1000)): Promise<string> {
+  // jose only where tokens are signed: `config check` and servers without the proxy never load it.
+  const { SignJWT } = await import('jose');
   const { ttlSec, ...rest } = claims;
   const payload: Record<string, unknown> = { ...rest, iat: nowSec, exp: nowSec + ttlSec };
   for (const k of Object.keys(payload)) if (payload[k] === undefined) delete payload[k];

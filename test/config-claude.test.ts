@@ -1,8 +1,8 @@
 /** `seed-mcp config claude`: the printed entry, and --install merging into Claude Desktop's config. */
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, tempDirs } from './support/cli.js';
+import { BIN, runCli, tempDirs } from './support/cli.js';
 
 const newDir = tempDirs();
 
@@ -21,8 +21,8 @@ describe('config claude', () => {
     expect(JSON.parse(r.stdout)).toEqual({
       mcpServers: {
         'seed-mcp-work': {
-          command: 'npx',
-          args: ['-y', 'seed-mcp', 'serve'],
+          command: process.execPath,
+          args: [realpathSync(BIN), 'serve'],
           env: { SEED_MCP_PROFILE: 'work', SEED_MCP_ISSUER: 'https://login.example.com', SEED_MCP_CLIENT_ID: 'seed-cli', SEED_MCP_UPSTREAM: 'https://mcp.example.com/mcp' },
         },
       },
@@ -43,7 +43,7 @@ describe('config claude', () => {
     const merged = JSON.parse(readFileSync(file, 'utf8'));
     expect(merged.globalShortcut).toBe('Ctrl+Space');
     expect(merged.mcpServers.other).toEqual(original.mcpServers.other);
-    expect(merged.mcpServers['seed-mcp']).toMatchObject({ command: 'npx', args: ['-y', 'seed-mcp', 'serve'] });
+    expect(merged.mcpServers['seed-mcp']).toMatchObject({ command: process.execPath, args: [realpathSync(BIN), 'serve'] });
     expect(statSync(file).mode & 0o777).toBe(0o644); // the file keeps its mode
     // Installing again replaces our entry in place.
     await new Promise((res) => setTimeout(res, 1100)); // a new backup name (second resolution)
@@ -79,7 +79,8 @@ describe('config claude', () => {
   });
 
   it('installs into the platform’s Claude Desktop config by default', async () => {
-    const { claudeConfigPath } = await import('../src/local/claude-config.js');
+    const { hostById } = await import('../src/local/host-config/hosts.js');
+    const claudeConfigPath = hostById('claude')!.defaultPath;
     const home = (await import('node:os')).homedir();
     expect(claudeConfigPath({}, 'darwin')).toBe(join(home, 'Library', 'Application Support', 'Claude', 'claude_desktop_config.json'));
     expect(claudeConfigPath({ APPDATA: 'C:\\Users\\a\\AppData\\Roaming' }, 'win32')).toBe(join('C:\\Users\\a\\AppData\\Roaming', 'Claude', 'claude_desktop_config.json'));
@@ -88,6 +89,6 @@ describe('config claude', () => {
     const dir = newDir();
     const r = await runCli(['config', 'claude', '--install'], { ...env(dir), XDG_CONFIG_HOME: dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'Claude', 'claude_desktop_config.json'), 'utf8')).mcpServers['seed-mcp'].command).toBe('npx');
+    expect(JSON.parse(readFileSync(join(dir, 'Claude', 'claude_desktop_config.json'), 'utf8')).mcpServers['seed-mcp'].command).toBe(process.execPath);
   });
 });

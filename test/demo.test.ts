@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
@@ -318,8 +318,8 @@ describe('seed-mcp demo', () => {
     expect(JSON.parse(printedConfig.stdout)).toEqual({
       mcpServers: {
         'seed-mcp-demo': {
-          command: 'npx',
-          args: ['-y', 'seed-mcp', 'serve'],
+          command: process.execPath,
+          args: [realpathSync(BIN), 'serve'],
           env: {
             SEED_MCP_PROFILE: 'demo',
             SEED_MCP_ISSUER: issuer,

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SeedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { claudeEntry, type ClaudeEntry } from '../local/claude-config.js';
+import { serveEntry, type HostEntry } from '../local/host-config/entry.js';
 import { PROFILE_RE } from '../local/paths.js';
 import { configFilePath, readProfileConfig, writeProfileConfig, type ProfileConfig } from '../local/profile-config.js';
 import { DEFAULT_SCOPES, resolveLocalSettings } from '../local/settings.js';
@@ -106,14 +106,14 @@ export function demoProfileConfig(plan: DemoPlan, existing: ProfileConfig = {}):
 }
 
 /** The Claude Desktop entry that runs `seed-mcp serve` against the demo (`config claude`'s shape). */
-export function demoClaudeConfig(plan: DemoPlan, configDir: string): { mcpServers: Record<string, ClaudeEntry> } {
+export function demoClaudeConfig(plan: DemoPlan, configDir: string): { mcpServers: Record<string, HostEntry> } {
   // Only the demo's own values: the user's SEED_MCP_* variables belong to their other profiles.
   const settings = resolveLocalSettings(
     { profile: plan.profile, issuer: plan.issuer, clientId: plan.clientId, scope: plan.scopes, resource: plan.mcpUrl, upstream: plan.mcpUrl },
     { SEED_MCP_CONFIG_DIR: configDir },
     {},
   );
-  const { name, entry } = claudeEntry(settings);
+  const { name, entry } = serveEntry(settings);
   return { mcpServers: { [name]: entry } };
 }
 

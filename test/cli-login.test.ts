@@ -112,6 +112,7 @@ describe('login → status → token → refresh → logout', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Signed in as Alice Example <alice@example.test>');
     expect(r.stdout).toMatch(/stored: +file .+\(mode 0600\)/);
+    expect(r.stdout).toMatch(/identity: from the ID token\n/);
     const j = await cli(['status', '--json'], env(dir));
     const s = JSON.parse(j.stdout);
     expect(s).toMatchObject({
@@ -120,6 +121,7 @@ describe('login → status → token → refresh → logout', () => {
       issuer: idp.issuer,
       subject: 'alice',
       email: 'alice@example.test',
+      identitySource: 'id_token',
       accessTokenValid: true,
       canRefresh: true,
       store: { kind: 'file' },

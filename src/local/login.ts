@@ -8,8 +8,8 @@ import { discoverIssuer } from './oidc/issuer.js';
 import { fromOAuthErrorCode, mapOAuthError } from './oidc/map-error.js';
 import { writeProfileConfig, type ProfileConfig } from './profile-config.js';
 import { DEFAULT_SCOPES, type LocalSettings } from './settings.js';
-import type { TokenStore } from './token-store/types.js';
-import { toStoredTokens } from './tokens.js';
+import type { IdentitySource, TokenStore } from './token-store/types.js';
+import { identitySourceOf, toStoredTokens } from './tokens.js';
 
 /** What the UI is told while a sign-in runs. */
 export type LoginProgress =
@@ -44,6 +44,8 @@ export interface LoginResult {
   subject?: string;
   email?: string;
   name?: string;
+  /** Where the identity above came from. */
+  identitySource: IdentitySource;
   scope: string;
   resource?: string;
   expiresAt?: number;
@@ -120,6 +122,7 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
     subject: tokens.subject,
     email: tokens.email,
     name: tokens.name,
+    identitySource: identitySourceOf(tokens),
     scope: tokens.scope,
     resource,
     expiresAt: tokens.expiresAt,
@@ -138,7 +141,10 @@ function promptFor(settings: LocalSettings): string | undefined {
 async function browserFlow(config: client.Configuration, input: LoginInput, deps: LoginDeps, resourceParams: Record<string, string>) {
   const { settings } = input;
   const state = client.randomState();
-  const nonce = client.randomNonce();
+  // OpenID Connect only: a nonce makes openid-client require an ID token, which a plain OAuth 2.1
+  // server (or a scope without openid) never sends.
+  const idTokenExpected = settings.scopes.split(' ').includes('openid');
+  const nonce = idTokenExpected ? client.randomNonce() : undefined;
   const verifier = client.randomPKCECodeVerifier();
   const challenge = await client.calculatePKCECodeChallenge(verifier);
   const loopback = await startLoopback({
@@ -157,7 +163,7 @@ async function browserFlow(config: client.Configuration, input: LoginInput, deps
       code_challenge: challenge,
       code_challenge_method: 'S256',
       state,
-      nonce,
+      ...(nonce ? { nonce } : {}),
       ...(prompt ? { prompt } : {}),
       ...resourceParams,
     });
@@ -170,7 +176,7 @@ async function browserFlow(config: client.Configuration, input: LoginInput, deps
     return await client.authorizationCodeGrant(
       config,
       callbackUrl,
-      { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: settings.scopes.split(' ').includes('openid') },
+      { pkceCodeVerifier: verifier, expectedState: state, ...(nonce ? { expectedNonce: nonce } : {}), idTokenExpected },
       resourceParams,
     );
   } finally {

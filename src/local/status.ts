@@ -1,6 +1,6 @@
 import type { LocalSettings } from './settings.js';
-import type { TokenStore } from './token-store/types.js';
-import { secondsLeft } from './tokens.js';
+import type { IdentitySource, TokenStore } from './token-store/types.js';
+import { identitySourceOf, secondsLeft } from './tokens.js';
 
 export interface StatusReport {
   profile: string;
@@ -10,6 +10,8 @@ export interface StatusReport {
   subject?: string;
   email?: string;
   name?: string;
+  /** Where subject/email/name came from (`unknown`: no ID token and an opaque access token). */
+  identitySource?: IdentitySource;
   scopes?: string[];
   resource?: string;
   /** ISO time the access token expires. */
@@ -38,6 +40,7 @@ export async function getStatus(settings: LocalSettings, deps: { store: TokenSto
     subject: tokens.subject,
     email: tokens.email,
     name: tokens.name,
+    identitySource: identitySourceOf(tokens),
     scopes: tokens.scope.split(' ').filter(Boolean),
     resource: tokens.resource,
     expiresAt: tokens.expiresAt === undefined ? undefined : new Date(tokens.expiresAt * 1000).toISOString(),

@@ -60,6 +60,17 @@ export interface IdpOptions {
    * the server starts, so this cannot be added later.
    */
   onTokenResponse?: (body: Record<string, unknown>, status: number) => void;
+  /**
+   * Access tokens for the resources: `'jwt'` (default, RFC 9068) or `'opaque'` (a random string
+   * whose claims only introspection would tell).
+   */
+  accessTokenFormat?: 'jwt' | 'opaque';
+  /**
+   * Pose as a plain OAuth 2.1 authorization server: `/.well-known/openid-configuration` answers
+   * 404 and the same metadata is served as RFC 8414 `/.well-known/oauth-authorization-server`.
+   * Requests without the `openid` scope then get no ID token (oidc-provider's own rule).
+   */
+  plainOAuth?: boolean;
 }
 
 /** What the IdP did, for assertions. All counters start at 0. */
@@ -182,6 +193,7 @@ interface ProviderContext {
   body: unknown;
   type: string;
   oidc?: { params?: Record<string, unknown>; client?: { clientId: string; clientName?: string } };
+  req: IncomingMessage & { publicPath?: string };
 }
 
 interface ProviderClient {
@@ -371,8 +383,8 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     // with what was requested and granted.
     scope: extraScopes.join(' '),
     accessTokenTTL: accessTokenTtl,
-    accessTokenFormat: 'jwt',
-    jwt: { sign: { alg: accessTokenAlg } },
+    accessTokenFormat: options.accessTokenFormat ?? 'jwt',
+    ...(options.accessTokenFormat === 'opaque' ? {} : { jwt: { sign: { alg: accessTokenAlg } } }),
   });
 
   const configuration: Record<string, unknown> = {
@@ -491,7 +503,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
 
   provider.use(async (ctx, next) => {
     await next();
-    requestLog.push({ method: ctx.method, path: ctx.path, status: ctx.status });
+    requestLog.push({ method: ctx.method, path: ctx.req.publicPath ?? ctx.path, status: ctx.status });
     if (ctx.method === 'POST' && ctx.path === tokenPath && options.onTokenResponse && ctx.body && typeof ctx.body === 'object') {
       options.onTokenResponse(ctx.body as Record<string, unknown>, ctx.status);
     }
@@ -535,6 +547,19 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const handle = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     counts.requests += 1;
+    if (options.plainOAuth) {
+      const path = req.url?.split('?')[0];
+      if (path === '/.well-known/openid-configuration') {
+        requestLog.push({ method: req.method ?? 'GET', path, status: 404 });
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+        return;
+      }
+      if (path === '/.well-known/oauth-authorization-server') {
+        // Logged under the path the client asked for.
+        (req as IncomingMessage & { publicPath?: string }).publicPath = path;
+        req.url = '/.well-known/openid-configuration';
+      }
+    }
     handle(req, res);
   });
 

@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { type CliContext, formatExpiry, loadSettings, loadStore, profileOf, who, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
+import type { IdentitySource } from '../../local/token-store/types.js';
+
+const IDENTITY_TEXT: Record<IdentitySource, string> = {
+  id_token: 'from the ID token',
+  access_token: "from the access token's claims",
+  unknown: 'unknown: the authorization server sent no ID token and an opaque access token',
+};
 
 export function registerStatus(program: Command, ctx: CliContext, run: RunFn): void {
   program
@@ -28,6 +35,7 @@ export function registerStatus(program: Command, ctx: CliContext, run: RunFn): v
               `  issuer:   ${s.issuer}`,
               `  client:   ${s.clientId}`,
               `  subject:  ${s.subject ?? '-'}`,
+              ...(s.identitySource ? [`  identity: ${IDENTITY_TEXT[s.identitySource]}`] : []),
               `  scopes:   ${s.scopes?.join(' ')}`,
               ...(s.resource ? [`  resource: ${s.resource}`] : []),
               `  expires:  ${expiry}${s.accessTokenValid ? '' : ' (expired)'}${s.canRefresh ? ', refreshed automatically' : ', no refresh token'}`,

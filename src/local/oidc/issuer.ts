@@ -77,7 +77,7 @@ function mapDiscoveryError(err: unknown, issuer: string, profile: string): SeedE
   const mapped = mapOAuthError(err, { doing: `discover the identity provider at ${issuer}`, issuer, profile });
   if (mapped.code === 'AUTH_FAILED' || mapped.code === 'IDP_ERROR') {
     return new SeedError('DISCOVERY_FAILED', `could not discover the identity provider at ${issuer}: ${message}`, {
-      hint: `check the issuer URL: ${issuer.replace(/\/$/, '')}/.well-known/openid-configuration must answer with its metadata`,
+      hint: `check the issuer URL: ${issuer.replace(/\/$/, '')}/.well-known/openid-configuration (OpenID Connect) or /.well-known/oauth-authorization-server (RFC 8414) must answer with its metadata`,
       cause: err,
     });
   }

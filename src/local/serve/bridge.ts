@@ -73,10 +73,16 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
   }
 
   async function call<T>(what: string, op: (c: Client) => Promise<T>): Promise<T> {
-    let client: Client;
     try {
-      client = await connect();
-      return await op(client);
+      return await op(await connect());
+    } catch (err) {
+      if (!(sdk && err instanceof sdk.InsufficientScopeError)) throw await translate(err, what);
+      options.onUpstreamError?.('auth');
+      // Throws what to do unless tokens with the asked scopes are held by now: then send it once more.
+      await auth.stepUp(err.requiredScope);
+    }
+    try {
+      return await op(await connect());
     } catch (err) {
       throw await translate(err, what);
     }
@@ -91,6 +97,7 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
       } catch (stepUp) {
         return stepUp as Error;
       }
+      return new ToolError(`Could not ${what}: the upstream MCP server at ${url.origin} asked for more scopes; seed-mcp now holds a new token. Retry this request.`);
     }
     if (sdk && err instanceof sdk.SdkHttpError && err.status === 403) {
       // A 403 that asks for no scope is a decision about who you are (a tool policy): signing in

@@ -17,8 +17,12 @@ export interface LocalAuth {
   accessToken(): Promise<string>;
   /** After a 401 to `rejected`: refresh once (other callers share it). */
   refreshAfter401(rejected: string): Promise<void>;
-  /** After a 403 `insufficient_scope`: start a sign-in for the union of scopes; always throws. */
-  stepUp(requiredScope: string | undefined): Promise<never>;
+  /**
+   * After a 403 `insufficient_scope`: resolves when tokens with the asked scopes are now held (a
+   * sign-in elsewhere stored them), so the request may be sent again once; otherwise starts a
+   * sign-in for the union of scopes (see `stepUpScopes`) and throws a `ToolError` saying what to do.
+   */
+  stepUp(requiredScope: string | undefined): Promise<void>;
 }
 
 export interface LocalAuthOptions {
@@ -30,7 +34,30 @@ export interface LocalAuthOptions {
   starter?: LoginStarter;
   logger: Logger;
   issuer?: string;
+  /** The scopes the profile asks for at sign-in (`settings.scopes`): kept in every step-up. */
+  requestedScopes?: string;
 }
+
+/** Space-separated scope lists merged in order of first appearance, without duplicates. */
+export function scopeUnion(...lists: Array<string | undefined>): string {
+  const out: string[] = [];
+  for (const list of lists) for (const s of (list ?? '').split(/\s+/)) if (s && !out.includes(s)) out.push(s);
+  return out.join(' ');
+}
+
+/**
+ * The scopes a step-up asks for: those asked at the last sign-in (so `openid` and `offline_access`
+ * stay even when the token response's `scope` left them out), those held, and those the
+ * challenge asks for — in that order.
+ */
+export function stepUpScopes(asked: string | undefined, held: string | undefined, challenge: string | undefined): string {
+  return scopeUnion(asked, held, challenge);
+}
+
+const covers = (granted: string, required: string | undefined) => {
+  const have = new Set(granted.split(' '));
+  return (required ?? '').split(/\s+/).every((s) => !s || have.has(s));
+};
 
 export function callerFromTokens(tokens: StoredTokens): Caller {
   // An opaque access token has no claims: the ID token's identity is all there is.
@@ -52,30 +79,41 @@ export function callerFromTokens(tokens: StoredTokens): Caller {
 export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
   const { profile, tokens, logger } = options;
   const login = `seed-mcp login --profile ${profile}`;
+  // Browser sign-ins started per union of scopes.
   const stepUps = new Map<string, number>();
   let lastScopes = '';
+  let lastAccessToken: string | undefined;
+  // What the last sign-in asked for: the profile's scopes, then each step-up's union.
+  let asked = options.requestedScopes ?? '';
 
-  async function noToken(err: SeedError, scopes?: string, signIn = true): Promise<never> {
-    if (!signIn) {
-      throw new ToolError(
-        `not signed in (profile ${profile}); the next tool call that needs your identity ${options.loginMode === 'never' || !options.starter ? `fails until you run \`${login}\`` : 'opens a browser sign-in'}`,
-      );
-    }
+  const command = (scopes?: string) => (scopes ? `${login} --scope "${scopes}"` : login);
+
+  /**
+   * Starts a browser sign-in (for `scopes` instead of the profile's when given) and throws what to
+   * do: that a browser opened only when one did; otherwise the exact command to run.
+   */
+  async function signIn(err: Pick<SeedError, 'message'>, scopes?: string): Promise<never> {
+    const why = scopes ? 'needs a new sign-in' : 'is not signed in';
     if (options.loginMode === 'never' || !options.starter) {
-      const command = scopes ? `${login} --scope "${scopes}"` : login;
-      throw new ToolError(
-        `seed-mcp ${scopes ? 'needs a new sign-in' : 'is not signed in'} (profile ${profile}): ${err.message}. Run \`${command}\` in a terminal, then retry this request.`,
-      );
+      throw new ToolError(`seed-mcp ${why} (profile ${profile}): ${err.message}. Run \`${command(scopes)}\` in a terminal, then retry this request.`);
     }
     const started = await options.starter.start(scopes);
     switch (started) {
       case 'started':
+        if (scopes) {
+          stepUps.set(scopes, (stepUps.get(scopes) ?? 0) + 1);
+          asked = scopes;
+        }
         throw new ToolError(
-          `Sign-in required: a browser window opened to sign in${options.issuer ? ` at ${options.issuer}` : ''} (profile ${profile}). Finish signing in there, then retry this request.`,
+          `Sign-in required: a browser window opened to sign in${options.issuer ? ` at ${options.issuer}` : ''} (profile ${profile})${scopes ? ` with the scopes "${scopes}"` : ''}. Finish signing in there, then retry this request.`,
         );
       case 'recent':
         throw new ToolError(
-          `Sign-in in progress: finish signing in in the browser window seed-mcp opened (profile ${profile}), or run \`${login}\` in a terminal, then retry this request.`,
+          `Sign-in in progress: finish signing in in the browser window seed-mcp opened (profile ${profile}), or run \`${command(scopes)}\` in a terminal, then retry this request.`,
+        );
+      case 'no-browser':
+        throw new ToolError(
+          `seed-mcp ${why} (profile ${profile}): ${err.message}, and no browser could be opened to sign in. Run \`${command(scopes)}\` in a terminal, then retry this request.`,
         );
       default:
         throw new ToolError(
@@ -84,13 +122,23 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
     }
   }
 
-  async function current(rejected?: string, signIn = true): Promise<StoredTokens> {
+  function noToken(err: SeedError, allowSignIn: boolean): Promise<never> {
+    if (!allowSignIn) {
+      throw new ToolError(
+        `not signed in (profile ${profile}); the next tool call that needs your identity ${options.loginMode === 'never' || !options.starter ? `fails until you run \`${login}\`` : 'opens a browser sign-in'}`,
+      );
+    }
+    return signIn(err);
+  }
+
+  async function current(rejected?: string, allowSignIn = true): Promise<StoredTokens> {
     try {
       const t = await tokens.get(rejected ? { rejected } : undefined);
       lastScopes = t.scope;
+      lastAccessToken = t.accessToken;
       return t;
     } catch (err) {
-      if (isSeedError(err) && (err.code === 'NOT_SIGNED_IN' || err.code === 'INVALID_GRANT')) return noToken(err, undefined, signIn);
+      if (isSeedError(err) && (err.code === 'NOT_SIGNED_IN' || err.code === 'INVALID_GRANT')) return noToken(err, allowSignIn);
       if (isSeedError(err)) throw new ToolError(`${err.message}${err.hint ? ` → ${err.hint}` : ''}`);
       throw err;
     }
@@ -107,18 +155,26 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
       await current(rejected);
     },
     async stepUp(requiredScope) {
-      const union = [...new Set([...lastScopes.split(' '), ...(requiredScope ?? '').split(' ')].filter(Boolean))].sort().join(' ');
-      const tries = (stepUps.get(union) ?? 0) + 1;
-      stepUps.set(union, tries);
-      if (tries > MAX_STEP_UPS) {
+      const rejected = lastAccessToken;
+      // A sign-in elsewhere (another serve process, a terminal) may already have stored them.
+      tokens.invalidate();
+      let held: StoredTokens | undefined;
+      try {
+        held = await tokens.get();
+        lastScopes = held.scope;
+        lastAccessToken = held.accessToken;
+      } catch {
+        // Not signed in any more: the sign-in below replaces the tokens.
+      }
+      if (held && held.accessToken !== rejected && covers(held.scope, requiredScope)) return;
+      const union = stepUpScopes(asked, lastScopes, requiredScope);
+      if ((stepUps.get(union) ?? 0) >= MAX_STEP_UPS) {
         throw new ToolError(
-          `The server still refuses this request after ${MAX_STEP_UPS} sign-ins with the scopes "${union}" (insufficient_scope). Ask its operator to grant you access.`,
+          `The server still refuses this request (insufficient_scope) after ${MAX_STEP_UPS} sign-ins with the scopes "${union}": your account is probably not allowed those scopes. Ask the server's operator or your identity provider's admin to grant them, then run \`${command(union)}\` in a terminal and retry.`,
         );
       }
       logger.info(`the upstream asks for scopes "${requiredScope ?? ''}"; signing in again for "${union}"`);
-      // A sign-in elsewhere (another serve process, a terminal) may already have them.
-      tokens.invalidate();
-      return noToken({ message: `the server needs the scopes "${requiredScope ?? ''}"` } as SeedError, union);
+      return signIn({ message: `the server needs the scopes "${requiredScope ?? ''}"` }, union);
     },
   };
 }

@@ -10,7 +10,12 @@ import type { TokenStore } from '../token-store/types.js';
 /** How long after one automatic sign-in no other may start for the profile, in any process. */
 export const LOGIN_COOLDOWN_MS = 3 * 60_000;
 
-export type LoginStart = 'started' | 'recent' | 'not-configured';
+/**
+ * `started`: a browser opened here for a new sign-in. `recent`: a browser sign-in started less than
+ * the cooldown ago, here or in another process, is still pending. `no-browser`: none could be
+ * opened (no display, the launch failed, or the sign-in failed before it). `not-configured`: no IdP.
+ */
+export type LoginStart = 'started' | 'recent' | 'no-browser' | 'not-configured';
 
 export interface LoginStarterOptions {
   settings: LocalSettings;
@@ -24,13 +29,23 @@ export interface LoginStarterOptions {
   signal?: AbortSignal;
   /** Told when a sign-in stored new tokens. */
   onSignedIn?: () => void;
+  /** Whether a browser can open here at all; default: a browser command, or not a Linux without a display. */
+  canOpenBrowser?: () => boolean;
+}
+
+/** A Linux session with neither X11 nor Wayland (SSH, a container) has no browser to open. */
+export function defaultCanOpenBrowser(settings: Pick<LocalSettings, 'browserCommand'>, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (settings.browserCommand) return true;
+  if (process.platform !== 'linux') return true;
+  return Boolean(env.DISPLAY || env.WAYLAND_DISPLAY || env.WSL_DISTRO_NAME);
 }
 
 export interface LoginStarter {
   /**
    * Starts one browser sign-in in the background (with `scopes` instead of the profile's when a
    * server asked for more) unless one started for this profile less than the cooldown ago, here
-   * or in another `serve` process. Never waits for the person.
+   * or in another `serve` process. Never waits for the person: resolves `started` once the
+   * browser launched, `no-browser` (and ends the sign-in) when it could not.
    */
   start(scopes?: string): Promise<LoginStart>;
 }
@@ -67,8 +82,8 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
       if (running) return 'recent';
       if (deciding) {
         // Another call of this process is deciding: it alone may say "started".
-        await deciding;
-        return 'recent';
+        const decided = await deciding;
+        return decided === 'started' ? 'recent' : decided;
       }
       deciding = launch(scopes).finally(() => {
         deciding = undefined;
@@ -78,31 +93,53 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
   };
 
   async function launch(scopes: string | undefined): Promise<LoginStart> {
+    if (!(options.canOpenBrowser ?? (() => defaultCanOpenBrowser(settings)))()) {
+      logger.warn(`sign-in required for profile ${settings.profile}, but no browser can open here (no display)`);
+      return 'no-browser';
+    }
     if (!(await claim())) return 'recent';
     const { login } = await import('../login.js');
-    running = login(
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let settle: (opened: boolean) => void = () => {};
+    const opened = new Promise<boolean>((resolve) => (settle = resolve));
+    const run: Promise<void> = login(
       { settings: scopes ? { ...settings, scopes } : settings, openBrowser: true, device: false, timeoutMs: options.timeoutMs ?? 5 * 60_000 },
       {
         store: options.store,
         browser: options.browser(),
         logger,
-        signal: options.signal,
+        signal: abort.signal,
         onProgress: (e) => {
-          if (e.type === 'authorize')
-            logger.info(`sign-in required for profile ${settings.profile}: ${e.browserOpened ? 'opened the browser; if it did not open, visit' : 'open'} ${e.url}`);
+          if (e.type !== 'authorize') return;
+          if (e.browserOpened) logger.info(`sign-in required for profile ${settings.profile}: opened the browser; if it did not open, visit ${e.url}`);
+          settle(e.browserOpened === true);
         },
       },
     )
       .then(async (r) => {
+        settle(true);
         logger.info(`signed in to ${r.issuer} as ${r.email ?? r.subject ?? 'unknown'} (profile ${r.profile})`);
         options.onSignedIn?.();
         // Signed in: a later sign-out should be able to start a new sign-in at once.
         await unlink(marker).catch(() => {});
       })
-      .catch((err: Error) => logger.warn(`the browser sign-in did not finish: ${redact(err.message)}`))
+      .catch(async (err: Error) => {
+        settle(false);
+        if (!abort.signal.aborted) logger.warn(`the browser sign-in did not finish: ${redact(err.message)}`);
+        // No sign-in is pending any more: nobody may be told that one is.
+        await unlink(marker).catch(() => {});
+      })
       .finally(() => {
-        running = undefined;
+        options.signal?.removeEventListener('abort', onAbort);
+        if (running === run) running = undefined;
       });
-    return 'started';
+    running = run;
+    if (await opened) return 'started';
+    // No browser: end the sign-in (its loopback port) and answer with the command to run instead.
+    abort.abort();
+    await run;
+    return 'no-browser';
   }
 }

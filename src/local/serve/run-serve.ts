@@ -58,7 +58,15 @@ export async function runServe(options: ServeOptions): Promise<void> {
       onSignedIn: () => source.invalidate(),
     });
   }
-  const auth = createLocalAuth({ profile: settings.profile, tokens, loginMode: options.loginMode, starter, logger, issuer: settings.issuer });
+  const auth = createLocalAuth({
+    profile: settings.profile,
+    tokens,
+    loginMode: options.loginMode,
+    starter,
+    logger,
+    issuer: settings.issuer,
+    requestedScopes: settings.scopes,
+  });
   const info = { name: 'seed-mcp', version: options.version };
   const upstream = settings.upstream
     ? createBridge({ url: settings.upstream, headers: options.headers, auth, logger, clientInfo: info, onUpstreamError: options.onUpstreamError })

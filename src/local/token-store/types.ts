@@ -16,12 +16,24 @@ export interface StoredTokens {
   scope: string;
   /** RFC 8707 resource the access token was requested for. */
   resource?: string;
-  /** Identity from the validated ID token (or access token claims). */
+  /** Identity from the validated ID token (or access token claims); see `identitySource`. */
   subject?: string;
   email?: string;
   name?: string;
+  /**
+   * Where `subject`/`email`/`name` came from. Absent in sets stored by older versions: read it
+   * through `identitySourceOf` (tokens.ts), which infers it.
+   */
+  identitySource?: IdentitySource;
   obtainedAt: number;
 }
+
+/**
+ * `id_token`: the validated ID token; `access_token`: the claims of a JWT access token, decoded
+ * without verification (the user's own token, for display only); `unknown`: neither (a plain
+ * OAuth server that sent no ID token and an opaque access token).
+ */
+export type IdentitySource = 'id_token' | 'access_token' | 'unknown';
 
 export type TokenStoreKind = 'keychain' | 'file' | 'memory';
 

@@ -87,7 +87,14 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
     });
   }
   if (!input.resourceUrl) deps.onProgress?.({ type: 'discovering', target: issuer });
-  const config = await discoverIssuer({ issuer, clientId, clientSecret: settings.clientSecret, profile: settings.profile, assumePkce: settings.assumePkce });
+  const config = await discoverIssuer({
+    issuer,
+    clientId,
+    clientSecret: settings.clientSecret,
+    clientKey: settings.clientKey,
+    profile: settings.profile,
+    assumePkce: settings.assumePkce,
+  });
   // Verify the ID token's signature against the issuer's JWKS, not only its claims.
   client.enableNonRepudiationChecks(config);
   const ctx = { issuer, clientId, profile: settings.profile };
@@ -107,6 +114,8 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
     issuer,
     clientId,
     ...(settings.clientSecretFile ? { clientSecretFile: settings.clientSecretFile } : {}),
+    ...(settings.clientKeyFile ? { clientKeyFile: settings.clientKeyFile } : {}),
+    ...(Object.keys(settings.authParams).length > 0 ? { authParams: settings.authParams } : {}),
     ...(settings.scopes !== DEFAULT_SCOPES ? { scopes: settings.scopes } : {}),
     ...(resource ? { resource } : {}),
     ...(settings.noResource ? { noResource: true } : {}),
@@ -158,6 +167,8 @@ async function browserFlow(config: client.Configuration, input: LoginInput, deps
   try {
     const prompt = promptFor(settings);
     const url = client.buildAuthorizationUrl(config, {
+      // First, so that nothing below can be overridden (settings refuse reserved names anyway).
+      ...settings.authParams,
       redirect_uri: loopback.redirectUri,
       scope: settings.scopes,
       code_challenge: challenge,
@@ -231,7 +242,7 @@ async function deviceFlow(config: client.Configuration, input: LoginInput, deps:
       hint: 'sign in with the browser instead (omit --device); over SSH use --no-browser and open the printed URL on your own machine',
     });
   }
-  const started = await client.initiateDeviceAuthorization(config, { scope: settings.scopes, ...resourceParams });
+  const started = await client.initiateDeviceAuthorization(config, { ...settings.authParams, scope: settings.scopes, ...resourceParams });
   deps.onProgress?.({
     type: 'device',
     userCode: started.user_code,

@@ -29,7 +29,15 @@ export async function logout(settings: LocalSettings, deps: { store: TokenStore;
   let revoked: boolean | undefined;
   let revokeNote: string | undefined;
   try {
-    const config = await discoverIssuer({ issuer: tokens.issuer, clientId: tokens.clientId, clientSecret: settings.clientSecret, profile, assumePkce: true, timeoutMs: 10_000 });
+    const config = await discoverIssuer({
+      issuer: tokens.issuer,
+      clientId: tokens.clientId,
+      clientSecret: settings.clientSecret,
+      clientKey: settings.clientKey,
+      profile,
+      assumePkce: true,
+      timeoutMs: 10_000,
+    });
     if (config.serverMetadata().revocation_endpoint) {
       const [token, hint] = tokens.refreshToken ? [tokens.refreshToken, 'refresh_token'] : [tokens.accessToken, 'access_token'];
       await client.tokenRevocation(config, token, { token_type_hint: hint });

@@ -7,6 +7,10 @@ export interface ProfileConfig {
   issuer?: string;
   clientId?: string;
   clientSecretFile?: string;
+  /** PEM private key file for `private_key_jwt` (the path only, never the key). */
+  clientKeyFile?: string;
+  /** Extra authorization request parameters (`--auth-param`). */
+  authParams?: Record<string, string>;
   scopes?: string;
   resource?: string;
   noResource?: boolean;
@@ -16,10 +20,12 @@ export interface ProfileConfig {
   prompt?: string;
 }
 
-const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean'> = {
+const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean' | 'strings'> = {
   issuer: 'string',
   clientId: 'string',
   clientSecretFile: 'string',
+  clientKeyFile: 'string',
+  authParams: 'strings',
   scopes: 'string',
   resource: 'string',
   noResource: 'boolean',
@@ -28,6 +34,10 @@ const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean'> = {
   assumePkce: 'boolean',
   prompt: 'string',
 };
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return Boolean(value) && typeof value === 'object' && !Array.isArray(value) && Object.values(value as object).every((v) => typeof v === 'string');
+}
 
 interface ConfigFile {
   profiles: Record<string, ProfileConfig>;
@@ -52,7 +62,9 @@ function validate(json: unknown): { file?: ConfigFile; problems: string[] } {
     for (const [key, value] of Object.entries(profile)) {
       const type = FIELDS[key as keyof ProfileConfig];
       if (!type) problems.push(`profiles.${name}.${key} is not a known setting`);
-      else if (typeof value !== type) problems.push(`profiles.${name}.${key} must be a ${type}`);
+      else if (type === 'strings') {
+        if (!isStringRecord(value)) problems.push(`profiles.${name}.${key} must be an object of strings`);
+      } else if (typeof value !== type) problems.push(`profiles.${name}.${key} must be a ${type}`);
     }
     const p = profile as ProfileConfig;
     if (p.redirectHost !== undefined && p.redirectHost !== '127.0.0.1' && p.redirectHost !== 'localhost')

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { SeedError } from '../shared/errors.js';
+import { readClientKey, type ClientKey } from './oidc/client-auth.js';
 import { configDir, PROFILE_RE } from './paths.js';
 import type { ProfileConfig } from './profile-config.js';
 
@@ -11,6 +13,9 @@ export interface LocalFlags {
   issuer?: string;
   clientId?: string;
   clientSecretFile?: string;
+  clientKeyFile?: string;
+  /** `--auth-param key=value`, repeatable. */
+  authParam?: string[];
   scope?: string;
   /** A URL, or `false` for `--no-resource`. */
   resource?: string | false;
@@ -31,6 +36,11 @@ export interface LocalSettings {
   /** Secret value (never printed); set for confidential clients only. */
   clientSecret?: string;
   clientSecretFile?: string;
+  /** Private key for `private_key_jwt` (never printed); its file's absolute path is saved. */
+  clientKey?: ClientKey;
+  clientKeyFile?: string;
+  /** Extra authorization request parameters (`--auth-param`), e.g. Auth0's `audience`. */
+  authParams: Record<string, string>;
   scopes: string;
   resource?: string;
   noResource: boolean;
@@ -45,6 +55,67 @@ export interface LocalSettings {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Authorization request parameters that have their own flag: `--auth-param` may not set them. */
+const RESERVED_AUTH_PARAMS: Record<string, string> = {
+  client_id: '--client-id',
+  redirect_uri: '--redirect-host / --port',
+  state: 'none: seed-mcp makes a fresh one per sign-in',
+  nonce: 'none: seed-mcp makes a fresh one per sign-in',
+  code_challenge: 'none: seed-mcp always uses PKCE S256',
+  response_type: 'none: seed-mcp always uses the authorization code flow',
+  scope: '--scope',
+  resource: '--resource / --no-resource',
+  prompt: '--prompt',
+};
+
+function reservedFlag(key: string): string | undefined {
+  return RESERVED_AUTH_PARAMS[key] ?? (key.startsWith('code_challenge') ? RESERVED_AUTH_PARAMS.code_challenge : undefined);
+}
+
+/**
+ * Extra authorization request parameters: the `--auth-param key=value` flags if any, else
+ * `SEED_MCP_AUTH_PARAMS` (URL query form, `k=v&k2=v2`, percent-encoded where needed), else the
+ * profile's saved ones. A malformed pair or a parameter seed-mcp sets itself is a usage error.
+ */
+export function resolveAuthParams(flagPairs: string[] | undefined, envValue: string | undefined, saved: Record<string, string> | undefined): Record<string, string> {
+  let entries: Array<[string, string, string]>;
+  let source: string;
+  if (flagPairs && flagPairs.length > 0) {
+    source = '--auth-param';
+    entries = flagPairs.map((pair) => {
+      const i = pair.indexOf('=');
+      return [i > 0 ? pair.slice(0, i).trim() : '', i > 0 ? pair.slice(i + 1) : '', pair];
+    });
+  } else if (envValue !== undefined && envValue.trim() !== '') {
+    source = 'SEED_MCP_AUTH_PARAMS';
+    entries = envValue
+      .split('&')
+      .filter(Boolean)
+      .map((pair) => {
+        const [key, value] = [...new URLSearchParams(pair)][0] ?? ['', ''];
+        return [pair.includes('=') ? key.trim() : '', value, pair];
+      });
+  } else {
+    return { ...saved };
+  }
+  const params: Record<string, string> = {};
+  for (const [key, value, raw] of entries) {
+    if (!key || /\s/.test(key)) {
+      throw new SeedError('USAGE', `could not use ${source} "${raw}": expected key=value`, {
+        hint: 'for example --auth-param audience=https://api.example.com (env: SEED_MCP_AUTH_PARAMS="audience=https://api.example.com&organization=org_1")',
+      });
+    }
+    const flag = reservedFlag(key);
+    if (flag) {
+      throw new SeedError('USAGE', `could not use ${source} ${key}: seed-mcp sets "${key}" itself`, {
+        hint: flag.startsWith('none') ? `remove it (${flag.slice(6)})` : `use ${flag} instead`,
+      });
+    }
+    params[key] = value;
+  }
+  return params;
+}
 
 /** Reads the profile name alone (it decides which config section applies). */
 export function resolveProfile(flags: LocalFlags, env: Env): string {
@@ -108,6 +179,24 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
     clientSecret = env.SEED_MCP_CLIENT_SECRET;
   }
 
+  let clientKey: ClientKey | undefined;
+  const keyFileGiven = flags.clientKeyFile ?? env.SEED_MCP_CLIENT_KEY_FILE ?? saved.clientKeyFile;
+  const clientKeyFile = keyFileGiven ? resolve(keyFileGiven) : undefined;
+  if (clientKeyFile) {
+    let pem: string | undefined;
+    try {
+      pem = readFileSync(clientKeyFile, 'utf8');
+    } catch (err) {
+      problems.push(`client key file ${clientKeyFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    if (pem !== undefined) {
+      const read = readClientKey(clientKeyFile, pem);
+      if (typeof read === 'string') problems.push(read);
+      else clientKey = read;
+    }
+  }
+  const authParams = resolveAuthParams(flags.authParam, env.SEED_MCP_AUTH_PARAMS, saved.authParams);
+
   const scopes = (flags.scope ?? env.SEED_MCP_SCOPES ?? saved.scopes ?? DEFAULT_SCOPES)
     .split(/[\s,]+/)
     .filter(Boolean)
@@ -126,6 +215,9 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
     clientId: flags.clientId ?? env.SEED_MCP_CLIENT_ID ?? saved.clientId,
     clientSecret,
     clientSecretFile,
+    clientKey,
+    clientKeyFile,
+    authParams,
     scopes,
     resource,
     noResource,

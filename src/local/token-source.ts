@@ -79,6 +79,7 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
           issuer: current.issuer,
           clientId: current.clientId,
           clientSecret: settings.clientSecret,
+          clientKey: settings.clientKey,
           profile,
           assumePkce: true,
         });

@@ -71,6 +71,22 @@ export interface IdpOptions {
    * Requests without the `openid` scope then get no ID token (oidc-provider's own rule).
    */
   plainOAuth?: boolean;
+  /**
+   * `clientAuthMethods` of oidc-provider, hence the advertised
+   * `token_endpoint_auth_methods_supported`; default oidc-provider's (all of them).
+   */
+  clientAuthMethods?: string[];
+}
+
+/** How a client authenticated at the token or revocation endpoint, as the request showed it. */
+export interface IdpClientAuthRecord {
+  endpoint: 'token' | 'revocation';
+  clientId?: string;
+  /** `client_secret_basic`, `client_secret_post`, `private_key_jwt` (a client assertion) or `none`. */
+  method: string;
+  /** The client assertion's JWS alg, for `private_key_jwt`. */
+  alg?: string;
+  status: number;
 }
 
 /** What the IdP did, for assertions. All counters start at 0. */
@@ -124,6 +140,8 @@ export interface TestIdp {
   readonly counts: IdpCounts;
   /** Every request so far, in order (method, path without query, status). */
   readonly requestLog: readonly IdpRequestRecord[];
+  /** Every token and revocation request: how the client authenticated. */
+  readonly clientAuthLog: readonly IdpClientAuthRecord[];
   /** Errors oidc-provider answered with `server_error` (a bug in a test or in this fixture). */
   readonly serverErrors: readonly Error[];
   /** The current public JWKS (the same as `GET /jwks`). */
@@ -324,6 +342,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     revocations: 0,
   };
   const requestLog: IdpRequestRecord[] = [];
+  const clientAuthLog: IdpClientAuthRecord[] = [];
   const serverErrors: Error[] = [];
 
   // The server listens first: the issuer must name the port, and the port may be 0.
@@ -425,6 +444,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       Grant: 14 * 24 * 3600,
     },
     clientBasedCORS: () => false,
+    ...(options.clientAuthMethods ? { clientAuthMethods: options.clientAuthMethods } : {}),
     async renderError(ctx: ProviderContext, out: Record<string, string>) {
       ctx.type = 'html';
       ctx.body = page(
@@ -504,6 +524,25 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   provider.use(async (ctx, next) => {
     await next();
     requestLog.push({ method: ctx.method, path: ctx.req.publicPath ?? ctx.path, status: ctx.status });
+    if (ctx.method === 'POST' && (ctx.path === tokenPath || ctx.path === revocationPath)) {
+      const body = ((ctx as { oidc?: { body?: Record<string, unknown> } }).oidc?.body ?? {}) as Record<string, unknown>;
+      const assertion = typeof body.client_assertion === 'string' ? body.client_assertion : undefined;
+      const method = /^basic /i.test(String(ctx.req.headers.authorization ?? ''))
+        ? 'client_secret_basic'
+        : assertion
+          ? 'private_key_jwt'
+          : typeof body.client_secret === 'string'
+            ? 'client_secret_post'
+            : 'none';
+      const alg = assertion ? (JSON.parse(Buffer.from(assertion.split('.')[0]!, 'base64url').toString()) as { alg?: string }).alg : undefined;
+      clientAuthLog.push({
+        endpoint: ctx.path === tokenPath ? 'token' : 'revocation',
+        clientId: (ctx as { oidc?: { client?: { clientId?: string } } }).oidc?.client?.clientId,
+        method,
+        ...(alg ? { alg } : {}),
+        status: ctx.status,
+      });
+    }
     if (ctx.method === 'POST' && ctx.path === tokenPath && options.onTokenResponse && ctx.body && typeof ctx.body === 'object') {
       options.onTokenResponse(ctx.body as Record<string, unknown>, ctx.status);
     }
@@ -572,6 +611,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     resources,
     counts,
     requestLog,
+    clientAuthLog,
     serverErrors,
     get keys() {
       return publicJwks(privateKeys);
@@ -599,6 +639,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     resetCounts() {
       for (const key of Object.keys(counts) as Array<keyof IdpCounts>) counts[key] = 0;
       requestLog.length = 0;
+      clientAuthLog.length = 0;
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

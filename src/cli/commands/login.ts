@@ -3,10 +3,20 @@ import type { LoginProgress, LoginResult } from '../../local/login.js';
 import { type CliContext, formatExpiry, interactive, loadSettings, loadStore, profileOf, who, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
+/** `--auth-param`, shared by login and serve. */
+export const AUTH_PARAM_OPTION = [
+  '--auth-param <key=value>',
+  'extra authorization request parameter, e.g. audience=https://api.example.com (repeatable; saved in the profile; env SEED_MCP_AUTH_PARAMS="k=v&k2=v2", URL-encoded)',
+  (v: string, acc: string[]) => [...acc, v],
+  [] as string[],
+] as const;
+
 interface LoginOpts {
   issuer?: string;
   clientId?: string;
   clientSecretFile?: string;
+  clientKeyFile?: string;
+  authParam: string[];
   scope?: string;
   resource?: string | false;
   port?: string;
@@ -33,6 +43,8 @@ export function registerLogin(program: Command, ctx: CliContext, run: RunFn): vo
     .option('--issuer <url>', 'OpenID Connect issuer URL of your IdP (env SEED_MCP_ISSUER)')
     .option('--client-id <id>', 'OAuth client id registered for seed-mcp (env SEED_MCP_CLIENT_ID)')
     .option('--client-secret-file <path>', 'file holding the client secret, for a confidential client (env SEED_MCP_CLIENT_SECRET_FILE)')
+    .option('--client-key-file <path>', `PEM private key (EC P-256 → ES256, RSA → RS256) for private_key_jwt client authentication (env SEED_MCP_CLIENT_KEY_FILE)`)
+    .option(...AUTH_PARAM_OPTION)
     .option('--scope <scopes>', 'scopes to ask for (default "openid profile email offline_access"; env SEED_MCP_SCOPES)')
     .option('--resource <url>', 'RFC 8707 resource (audience) to ask a token for (env SEED_MCP_RESOURCE)')
     .option('--no-resource', 'never send the resource parameter (Entra ID rejects it: AADSTS9010010)')

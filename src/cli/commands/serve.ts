@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { SeedError } from '../../shared/errors.js';
 import { type CliContext, loadSettings, loadStore, profileOf } from '../context.js';
 import type { RunFn } from '../main.js';
+import { AUTH_PARAM_OPTION } from './login.js';
 
 interface ServeOpts {
   upstream?: string;
@@ -11,6 +12,8 @@ interface ServeOpts {
   issuer?: string;
   clientId?: string;
   clientSecretFile?: string;
+  clientKeyFile?: string;
+  authParam: string[];
   scope?: string;
   resource?: string | false;
 }
@@ -41,7 +44,7 @@ export function registerServe(program: Command, ctx: CliContext, run: RunFn, ver
       new Option('--login <mode>', 'when no token is usable: open one browser sign-in, or answer with the command to run').choices(['browser', 'never']).default('browser'),
     )
     .addOption(
-      new Option('--grant <grant>', 'client_credentials: mint a service token with the client secret (no browser)')
+      new Option('--grant <grant>', 'client_credentials: mint a service token with the client secret or key (no browser)')
         .choices(['authorization_code', 'client_credentials'])
         .default('authorization_code'),
     )
@@ -49,6 +52,8 @@ export function registerServe(program: Command, ctx: CliContext, run: RunFn, ver
     .option('--issuer <url>', 'issuer (env SEED_MCP_ISSUER; default: the profile saved by login)')
     .option('--client-id <id>', 'client id (env SEED_MCP_CLIENT_ID)')
     .option('--client-secret-file <path>', 'client secret file (env SEED_MCP_CLIENT_SECRET_FILE), for --grant client_credentials')
+    .option('--client-key-file <path>', 'PEM private key for private_key_jwt (env SEED_MCP_CLIENT_KEY_FILE), for --grant client_credentials or refresh')
+    .option(...AUTH_PARAM_OPTION)
     .option('--scope <scopes>', 'scopes (env SEED_MCP_SCOPES)')
     .option('--resource <url>', 'RFC 8707 resource (env SEED_MCP_RESOURCE)')
     .option('--no-resource', 'never send the resource parameter')

@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { SeedError } from '../../shared/errors.js';
+import { chooseAuthMethod, clientAuthFor, type ClientKey } from './client-auth.js';
 import { mapOAuthError } from './map-error.js';
 
 /** True for http URLs on the loopback interface, the only place plain http is allowed. */
@@ -12,6 +13,10 @@ export interface DiscoverIssuerOptions {
   issuer: string;
   clientId: string;
   clientSecret?: string;
+  /** A private key for `private_key_jwt` (`--client-key-file`). */
+  clientKey?: ClientKey;
+  /** The token endpoint auth method a saved registration names. */
+  registeredAuthMethod?: string;
   profile: string;
   /** Accept an IdP that does not advertise S256 (Entra ID omits the field but supports it). */
   assumePkce?: boolean;
@@ -21,7 +26,8 @@ export interface DiscoverIssuerOptions {
 /**
  * Discovers the IdP (OpenID Connect discovery, then RFC 8414) and returns openid-client's
  * configuration. The metadata's `issuer` must equal the configured one (openid-client checks it),
- * and the IdP must advertise PKCE S256. Plain http is accepted for loopback issuers only.
+ * and the IdP must advertise PKCE S256. Plain http is accepted for loopback issuers only. The
+ * client authentication is chosen from the metadata once it is known ({@link chooseAuthMethod}).
  */
 export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<client.Configuration> {
   const { issuer, clientId, profile } = options;
@@ -31,23 +37,30 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
       hint: 'pass the https issuer URL from your IdP',
     });
   }
-  const auth = options.clientSecret ? client.ClientSecretPost(options.clientSecret) : client.None();
   const requestOptions: client.DiscoveryRequestOptions = {
     timeout: Math.ceil((options.timeoutMs ?? 15_000) / 1000),
     ...(url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
   };
-  let config: client.Configuration;
+  let discovered: client.Configuration;
   try {
     try {
-      config = await client.discovery(url, clientId, undefined, auth, requestOptions);
+      discovered = await client.discovery(url, clientId, undefined, client.None(), requestOptions);
     } catch (err) {
       // Plain OAuth servers publish RFC 8414 metadata only.
       if (!isNotFound(err)) throw err;
-      config = await client.discovery(url, clientId, undefined, auth, { ...requestOptions, algorithm: 'oauth2' });
+      discovered = await client.discovery(url, clientId, undefined, client.None(), { ...requestOptions, algorithm: 'oauth2' });
     }
   } catch (err) {
     throw mapDiscoveryError(err, issuer, profile);
   }
+  // Discovery needs no client authentication; the configuration then gets the method the server
+  // and the registration allow.
+  const { supportsPKCE: _helper, ...serverMetadata } = discovered.serverMetadata();
+  const credentials = { clientSecret: options.clientSecret, clientKey: options.clientKey, registeredMethod: options.registeredAuthMethod };
+  const method = chooseAuthMethod(credentials, serverMetadata.token_endpoint_auth_methods_supported, issuer);
+  const config = new client.Configuration(serverMetadata, clientId, undefined, await clientAuthFor(method, credentials));
+  config.timeout = requestOptions.timeout;
+  if (url.protocol === 'http:') client.allowInsecureRequests(config);
   const metadata = config.serverMetadata();
   if (!metadata.supportsPKCE() && !options.assumePkce) {
     const advertised = metadata.code_challenge_methods_supported;

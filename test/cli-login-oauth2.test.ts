@@ -75,12 +75,9 @@ describe('plain OAuth 2.1 server with JWT access tokens', () => {
     expect(r.stderr).not.toMatch(/[?&]nonce=/);
     expect(r.stderr).not.toMatch(/[?&]scope=[^&]*openid/);
     expect(r.stdout).toMatch(/^Signed in to http:\/\/127\.0\.0\.1:\d+ as alice, token valid until /);
-    // OpenID Connect discovery was tried, got 404, and RFC 8414 metadata answered.
+    // RFC 8414 metadata is tried first for an issuer without a path (the MCP spec's order) and answered.
     const discovery = jwtAs.requestLog.filter((e) => e.path.startsWith('/.well-known/'));
-    expect(discovery).toEqual([
-      { method: 'GET', path: '/.well-known/openid-configuration', status: 404 },
-      { method: 'GET', path: '/.well-known/oauth-authorization-server', status: 200 },
-    ]);
+    expect(discovery).toEqual([{ method: 'GET', path: '/.well-known/oauth-authorization-server', status: 200 }]);
     expect(jwtAs.counts.authorizationCode).toBe(1);
     const t = stored(dir);
     rememberSecrets(dir);

@@ -328,7 +328,7 @@ describe('failures say what to do next, with the contract exit codes', () => {
     const r = await cli(['login', '--issuer', plain.url, '--client-id', idp.clientId], env(dir));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('does not advertise PKCE S256');
-    expect(plain.requests.map((q) => q.path)).toEqual(['/.well-known/openid-configuration']);
+    expect(plain.requests.map((q) => q.path)).toEqual(['/.well-known/oauth-authorization-server']);
   });
 
   it('invalid_grant on refresh clears the profile and says to log in again', async () => {

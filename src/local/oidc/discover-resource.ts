@@ -1,5 +1,5 @@
 import { SeedError } from '../../shared/errors.js';
-import { isLoopbackUrl } from './issuer.js';
+import { allowDefaultEndpoints, isLoopbackUrl } from './issuer.js';
 
 /** What RFC 9728 protected-resource metadata told us about a server. */
 export interface ResourceDiscovery {
@@ -7,8 +7,25 @@ export interface ResourceDiscovery {
   resource: string;
   authorizationServers: string[];
   scopesSupported?: string[];
-  /** Where the metadata came from. */
-  metadataUrl: string;
+  /** Where the metadata came from; absent when the server has none (MCP 2025-03-26 fallback). */
+  metadataUrl?: string;
+  /**
+   * True when the server publishes no protected-resource metadata: its origin is then taken as
+   * the authorization server, with the 2025-03-26 default endpoints if it has no metadata either.
+   */
+  legacy?: boolean;
+}
+
+/** Same origin and path, one trailing slash aside (the query and fragment are not compared). */
+export function sameResource(given: URL, advertised: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(advertised);
+  } catch {
+    return false;
+  }
+  const path = (u: URL) => (u.pathname.endsWith('/') ? u.pathname.slice(0, -1) : u.pathname);
+  return url.origin === given.origin && path(url) === path(given);
 }
 
 /** Pulls `resource_metadata` out of a `WWW-Authenticate: Bearer …` header (RFC 9728 §5.1). */
@@ -33,8 +50,10 @@ export interface DiscoverResourceOptions {
 
 /**
  * Finds the authorization server of an MCP server the way an MCP client does: an unauthenticated
- * request, its 401 `WWW-Authenticate` → `resource_metadata`, else the well-known URLs; then reads
- * the protected-resource metadata. The metadata's `resource` must be on the same origin.
+ * request, its 401 `WWW-Authenticate` → `resource_metadata`, else the well-known URLs
+ * (path-suffixed, then root); then reads the protected-resource metadata. The metadata's
+ * `resource` must be the URL given (same origin and path, one trailing slash aside). When every
+ * metadata URL answers 404 (a 2025-03-26 server), the server's origin is the authorization server.
  */
 export async function discoverFromResource(resourceUrlText: string, options: DiscoverResourceOptions = {}): Promise<ResourceDiscovery> {
   const doFetch = options.fetch ?? fetch;
@@ -79,6 +98,7 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
   }
   for (const url of wellKnownCandidates(resourceUrl)) if (!candidates.includes(url)) candidates.push(url);
 
+  let allNotFound = true;
   for (const metadataUrl of candidates) {
     let res: Response;
     try {
@@ -87,9 +107,11 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
       throw unreachable(metadataUrl, err);
     }
     if (res.status !== 200) {
+      if (res.status !== 404) allNotFound = false;
       await res.body?.cancel();
       continue;
     }
+    allNotFound = false;
     let body: { resource?: unknown; authorization_servers?: unknown; scopes_supported?: unknown };
     try {
       body = (await res.json()) as typeof body;
@@ -102,16 +124,14 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
         hint: 'ask the server operator to publish RFC 9728 metadata, or pass --issuer and --resource',
       });
     }
-    let advertised: URL;
-    try {
-      advertised = new URL(body.resource);
-    } catch {
-      advertised = new URL('invalid:');
-    }
-    if (advertised.origin !== resourceUrl.origin) {
-      throw new SeedError('DISCOVERY_FAILED', `could not discover sign-in for ${resourceUrlText}: its metadata names the resource ${body.resource}, on another origin`, {
-        hint: 'check the URL; pass --issuer and --resource if the server is set up this way on purpose',
-      });
+    if (!sameResource(resourceUrl, body.resource)) {
+      throw new SeedError(
+        'DISCOVERY_FAILED',
+        `could not discover sign-in for ${resourceUrlText}: its protected-resource metadata (${metadataUrl}) names the resource ${body.resource}, not ${resourceUrl.href}`,
+        {
+          hint: `check the URL: pass the MCP server URL the metadata names (\`seed-mcp login ${body.resource}\`); if the server is set up this way on purpose, pass --issuer and --resource`,
+        },
+      );
     }
     return {
       resource: body.resource,
@@ -119,6 +139,14 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
       scopesSupported: Array.isArray(body.scopes_supported) ? body.scopes_supported.filter((s): s is string => typeof s === 'string') : undefined,
       metadataUrl,
     };
+  }
+  if (allNotFound) {
+    // MCP 2025-03-26: no protected-resource metadata; the server's origin is its authorization
+    // server, with the default endpoints when that has no metadata either.
+    allowDefaultEndpoints(resourceUrl.origin);
+    const resource = new URL(resourceUrl.href);
+    resource.hash = '';
+    return { resource: resource.href, authorizationServers: [resourceUrl.origin], legacy: true };
   }
   throw new SeedError('DISCOVERY_FAILED', `could not discover sign-in for ${resourceUrlText}: no protected-resource metadata found (tried ${candidates.join(', ')})`, {
     hint: 'pass --issuer (and --client-id) to sign in without discovery',

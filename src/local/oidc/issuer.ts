@@ -9,6 +9,50 @@ export function isLoopbackUrl(url: URL): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/**
+ * Issuers for which a missing authorization-server metadata means the MCP 2025-03-26 default
+ * endpoints: the origins of MCP servers found without protected-resource metadata in this process.
+ */
+const legacyIssuers = new Set<string>();
+
+/** Marks an issuer (an MCP server's origin) as one whose default endpoints may be used. */
+export function allowDefaultEndpoints(issuer: string): void {
+  legacyIssuers.add(trimSlash(issuer));
+}
+
+function trimSlash(value: string): string {
+  return value.endsWith('/') ? value.slice(0, -1) : value;
+}
+
+/**
+ * The authorization-server metadata URLs for an issuer, in the order the MCP authorization spec
+ * gives. With a path: RFC 8414 path insertion, OpenID Connect path insertion, OpenID Connect path
+ * appending. Without: RFC 8414, then OpenID Connect.
+ */
+export function authorizationServerMetadataUrls(issuer: URL): string[] {
+  const path = issuer.pathname.replace(/\/$/, '');
+  const origin = issuer.origin;
+  if (!path) return [`${origin}/.well-known/oauth-authorization-server`, `${origin}/.well-known/openid-configuration`];
+  return [`${origin}/.well-known/oauth-authorization-server${path}`, `${origin}/.well-known/openid-configuration${path}`, `${origin}${path}/.well-known/openid-configuration`];
+}
+
+/** RFC 8414 §3.3: the metadata's issuer must be the one the URL was built from (one trailing slash aside). */
+export function sameIssuer(expected: string, actual: string): boolean {
+  return trimSlash(expected) === trimSlash(actual);
+}
+
+/** The MCP 2025-03-26 default endpoints of a server without authorization-server metadata. */
+export function defaultEndpointsMetadata(origin: string): client.ServerMetadata {
+  return {
+    issuer: origin,
+    authorization_endpoint: `${origin}/authorize`,
+    token_endpoint: `${origin}/token`,
+    registration_endpoint: `${origin}/register`,
+    // The 2025-03-26 spec makes PKCE mandatory for these servers.
+    code_challenge_methods_supported: ['S256'],
+  };
+}
+
 export interface DiscoverIssuerOptions {
   issuer: string;
   clientId: string;
@@ -20,13 +64,20 @@ export interface DiscoverIssuerOptions {
   profile: string;
   /** Accept an IdP that does not advertise S256 (Entra ID omits the field but supports it). */
   assumePkce?: boolean;
+  /**
+   * With no authorization-server metadata, use the MCP 2025-03-26 default endpoints
+   * (`/authorize`, `/token`, `/register` at the issuer's origin). Also on for issuers marked
+   * with {@link allowDefaultEndpoints}.
+   */
+  defaultEndpoints?: boolean;
   timeoutMs?: number;
 }
 
 /**
- * Discovers the IdP (OpenID Connect discovery, then RFC 8414) and returns openid-client's
- * configuration. The metadata's `issuer` must equal the configured one (openid-client checks it),
- * and the IdP must advertise PKCE S256. Plain http is accepted for loopback issuers only. The
+ * Discovers the IdP and returns openid-client's configuration. The metadata URLs are tried in the
+ * MCP spec's order ({@link authorizationServerMetadataUrls}); the metadata's `issuer` must equal
+ * the configured one, one trailing slash aside (RFC 8414 §3.3), and its own spelling is used from
+ * then on. The IdP must advertise PKCE S256. Plain http is accepted for loopback issuers only. The
  * client authentication is chosen from the metadata once it is known ({@link chooseAuthMethod}).
  */
 export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<client.Configuration> {
@@ -41,21 +92,57 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
     timeout: Math.ceil((options.timeoutMs ?? 15_000) / 1000),
     ...(url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
   };
-  let discovered: client.Configuration;
+  let serverMetadata: client.ServerMetadata | undefined;
+  const tried: string[] = [];
+  let lastError: unknown;
   try {
-    try {
-      discovered = await client.discovery(url, clientId, undefined, client.None(), requestOptions);
-    } catch (err) {
-      // Plain OAuth servers publish RFC 8414 metadata only.
-      if (!isNotFound(err)) throw err;
-      discovered = await client.discovery(url, clientId, undefined, client.None(), { ...requestOptions, algorithm: 'oauth2' });
+    for (const candidate of authorizationServerMetadataUrls(url)) {
+      tried.push(candidate);
+      let found: client.Configuration;
+      try {
+        // A URL with /.well-known/ in it is fetched as is, with no issuer check: done below.
+        found = await client.discovery(new URL(candidate), clientId, undefined, client.None(), requestOptions);
+      } catch (err) {
+        if (httpStatus(err) === undefined) throw err;
+        lastError = err;
+        continue;
+      }
+      const { supportsPKCE: _helper, ...metadata } = found.serverMetadata();
+      if (!sameIssuer(issuer, metadata.issuer)) {
+        // Entra ID's multi-tenant issuers ({tenantid}) are understood by openid-client's own discovery.
+        if (metadata.issuer.includes('{tenantid}')) {
+          const entra = await client.discovery(url, clientId, undefined, client.None(), requestOptions);
+          const { supportsPKCE: _entraHelper, ...entraMetadata } = entra.serverMetadata();
+          serverMetadata = entraMetadata;
+          break;
+        }
+        throw new SeedError('ISSUER_MISMATCH', `could not use issuer ${issuer}: its metadata names another issuer (${metadata.issuer}) at ${candidate}`, {
+          hint: 'pass the exact issuer URL your IdP publishes (the "issuer" of its metadata); a mismatch can also mean the URL is not your IdP',
+        });
+      }
+      serverMetadata = metadata;
+      break;
     }
   } catch (err) {
     throw mapDiscoveryError(err, issuer, profile);
   }
+  if (!serverMetadata) {
+    if (options.defaultEndpoints || legacyIssuers.has(trimSlash(issuer))) {
+      serverMetadata = defaultEndpointsMetadata(url.origin);
+    } else {
+      const status = httpStatus(lastError);
+      throw new SeedError(
+        'DISCOVERY_FAILED',
+        `could not discover the identity provider at ${issuer}: no authorization-server metadata found (tried ${tried.join(', ')}${status ? `; last answer HTTP ${status}` : ''})`,
+        {
+          hint: 'check the issuer URL: one of these must answer with its RFC 8414 or OpenID Connect metadata',
+          cause: lastError,
+        },
+      );
+    }
+  }
   // Discovery needs no client authentication; the configuration then gets the method the server
   // and the registration allow.
-  const { supportsPKCE: _helper, ...serverMetadata } = discovered.serverMetadata();
   const credentials = { clientSecret: options.clientSecret, clientKey: options.clientKey, registeredMethod: options.registeredAuthMethod };
   const method = chooseAuthMethod(credentials, serverMetadata.token_endpoint_auth_methods_supported, issuer);
   const config = new client.Configuration(serverMetadata, clientId, undefined, await clientAuthFor(method, credentials));
@@ -73,8 +160,13 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
   return config;
 }
 
-function isNotFound(err: unknown): boolean {
-  return err instanceof Error && 'cause' in err && (err.cause as { status?: number } | undefined)?.status === 404;
+/** The HTTP status of a discovery answer that was not metadata, if it was one. */
+function httpStatus(err: unknown): number | undefined {
+  for (let e: unknown = err, i = 0; e && typeof e === 'object' && i < 4; e = (e as { cause?: unknown }).cause, i++) {
+    const status = (e as { status?: unknown }).status;
+    if (typeof status === 'number' && status !== 200) return status;
+  }
+  return undefined;
 }
 
 function mapDiscoveryError(err: unknown, issuer: string, profile: string): SeedError {

@@ -34,6 +34,8 @@ export interface Router {
    * thrown before the answer started is answered as the error table says; anything else rejects.
    */
   dispatch(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean>;
+  /** Answers `req` with `route`, already found (the server looks it up once, for its own checks). */
+  serve(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 const PREFLIGHT_HEADERS = 'authorization, content-type, mcp-protocol-version';
@@ -45,34 +47,38 @@ export function createRouter(routes: readonly Route[], context: ErrorContext): R
     if (byPath.has(route.path)) throw new TypeError(`could not build the routes: ${route.path} is routed twice`);
     byPath.set(route.path, route);
   }
+  async function serve(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (route.cors === 'public') {
+        res.setHeader('access-control-allow-origin', '*');
+        if (req.method === 'OPTIONS') {
+          const methods = route.methods ?? ['GET'];
+          res
+            .writeHead(204, {
+              'access-control-allow-methods': `${methods.join(', ')}, OPTIONS`,
+              'access-control-allow-headers': PREFLIGHT_HEADERS,
+              'access-control-max-age': '600',
+            })
+            .end();
+          return;
+        }
+      }
+      if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
+        throw new CloudError('METHOD_NOT_ALLOWED', `use ${route.methods.join(' or ')}`);
+      }
+      await route.handle(req, res);
+    } catch (err) {
+      if (!isCloudError(err) || res.headersSent) throw err;
+      sendError(res, err, context, err.code === 'METHOD_NOT_ALLOWED' ? { allow: route.methods?.join(', ') ?? '' } : {});
+    }
+  }
   return {
     find: (path) => byPath.get(path),
+    serve,
     async dispatch(req, res, path) {
       const route = byPath.get(path);
       if (!route) return false;
-      try {
-        if (route.cors === 'public') {
-          res.setHeader('access-control-allow-origin', '*');
-          if (req.method === 'OPTIONS') {
-            const methods = route.methods ?? ['GET'];
-            res
-              .writeHead(204, {
-                'access-control-allow-methods': `${methods.join(', ')}, OPTIONS`,
-                'access-control-allow-headers': PREFLIGHT_HEADERS,
-                'access-control-max-age': '600',
-              })
-              .end();
-            return true;
-          }
-        }
-        if (route.methods && !route.methods.includes(req.method ?? 'GET')) {
-          throw new CloudError('METHOD_NOT_ALLOWED', `use ${route.methods.join(' or ')}`);
-        }
-        await route.handle(req, res);
-      } catch (err) {
-        if (!isCloudError(err) || res.headersSent) throw err;
-        sendError(res, err, context, err.code === 'METHOD_NOT_ALLOWED' ? { allow: route.methods?.join(', ') ?? '' } : {});
-      }
+      await serve(route, req, res);
       return true;
     },
   };

@@ -73,7 +73,7 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
       sendError(res, err as CloudError, errorContext);
       return;
     }
-    router.dispatch(req, res, path).catch((err: Error) => {
+    router.serve(route, req, res).catch((err: Error) => {
       logger.error(`request failed: ${err.message}`);
       if (!res.headersSent) sendError(res, new CloudError('INTERNAL_ERROR', 'the request failed'), errorContext);
       else res.destroy();

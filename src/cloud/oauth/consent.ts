@@ -16,12 +16,12 @@
  *   decides who the user is: when it names someone else, the flow stops and the page comes back.
  */
 import type { IncomingMessage } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { sha256Base64url } from '../../shared/crypto.js';
 import { STORE_KEYS } from '../store/keys.js';
 import type { SharedStore } from '../store/types.js';
 import { isLoopbackHttp, type OAuthClient } from './clients.js';
 import type { IdpUser } from './idp.js';
+import { randomToken } from './state.js';
 
 /** The operator's consent settings (`OAUTH_CONSENT_*`). */
 export interface ConsentSettings {
@@ -116,7 +116,7 @@ export function cookie(name: string, value: string, options: { secure: boolean; 
 }
 
 /** A new cookie value: 256 random bits. */
-export const newCookieValue = (): string => randomBytes(32).toString('base64url');
+export const newCookieValue = (): string => randomToken(32);
 
 /** The browser session of `req`, if its cookie names a live one. */
 export async function sessionOf(store: SharedStore, req: IncomingMessage, names: { session: string }): Promise<BrowserSession | undefined> {

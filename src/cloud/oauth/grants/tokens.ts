@@ -8,7 +8,6 @@
  * record, sealed under the handle (only the client holding the handle can open it, and Redis sees
  * neither), and used only to check the user's session at the IdP on each refresh and to end it.
  */
-import { randomBytes } from 'node:crypto';
 import { sha256Base64url } from '../../../shared/crypto.js';
 import { tokenIdOf } from '../../auth/verified-token.js';
 import { CloudError } from '../../errors.js';
@@ -16,6 +15,7 @@ import { STORE_KEYS } from '../../store/keys.js';
 import type { IdpUser } from '../idp.js';
 import type { EndpointDeps } from '../options.js';
 import { seal, unseal } from '../seal.js';
+import { randomToken } from '../state.js';
 import { signAccessToken } from '../signing-keys.js';
 
 /** What a grant function needs. */
@@ -53,8 +53,6 @@ interface GrantIndex {
   exp: number;
 }
 
-const random = (bytes: number) => randomBytes(bytes).toString('base64url');
-
 /** The store key of a refresh token of the proxy. */
 export const refreshTokenKey = (refreshToken: string): string => STORE_KEYS.proxyRefresh(sha256Base64url(refreshToken));
 
@@ -64,7 +62,7 @@ export const refreshTokenKey = (refreshToken: string): string => STORE_KEYS.prox
  */
 export async function issueTokens(deps: GrantDeps, record: GrantRecord): Promise<TokenResponse> {
   const now = Math.floor(Date.now() / 1000);
-  const jti = random(16);
+  const jti = randomToken(16);
   const accessToken = await signAccessToken(
     deps.signing,
     {
@@ -84,7 +82,7 @@ export async function issueTokens(deps: GrantDeps, record: GrantRecord): Promise
   const refreshTtlMs = deps.tokenTtl.refreshSec * 1000;
   let refreshToken: string | undefined;
   if (record.idpRefreshToken) {
-    refreshToken = random(32);
+    refreshToken = randomToken(32);
     await deps.store.set(refreshTokenKey(refreshToken), seal(refreshToken, record, 'refresh'), refreshTtlMs);
   }
   const index: GrantIndex = { ...(refreshToken ? { refreshHash: sha256Base64url(refreshToken) } : {}), jti, exp: now + deps.tokenTtl.accessSec };
@@ -93,7 +91,7 @@ export async function issueTokens(deps: GrantDeps, record: GrantRecord): Promise
 }
 
 /** A new grant id. */
-export const newGrantId = (): string => random(16);
+export const newGrantId = (): string => randomToken(16);
 
 /** The grant record behind `refreshToken`, taken (a refresh token is used once); undefined when unknown. */
 export async function takeGrant(deps: Pick<GrantDeps, 'store'>, refreshToken: string): Promise<GrantRecord | undefined> {

@@ -198,7 +198,9 @@ describe('profiles, discovery and the device flow', () => {
     const r = await cli(['login', `${mcp.url}/mcp`, '--client-id', idp.clientId, '--profile', 'work', '--json'], env(dir));
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
-    expect(result).toMatchObject({ profile: 'work', issuer: idp.issuer, resource: `${mcp.url}/mcp`, email: 'alice@example.test' });
+    // No --scope: the MCP spec's choice, the resource's scopes_supported (openid) and offline_access, which the server lists.
+    expect(result).toMatchObject({ profile: 'work', issuer: idp.issuer, resource: `${mcp.url}/mcp`, subject: 'alice', identitySource: 'id_token', clientSource: 'given' });
+    expect(result.scope.split(' ').sort()).toEqual(['offline_access', 'openid']);
     rememberSecrets(dir, 'work');
     const token = stored(dir, 'work').accessToken as string;
     await jwtVerify(token, createLocalJWKSet(idp.keys as never), { audience: `${mcp.url}/mcp` });
@@ -207,16 +209,19 @@ describe('profiles, discovery and the device flow', () => {
     expect((await cli(['status', '--profile', 'work'], env(dir))).code).toBe(0);
     expect((await cli(['status'], env(dir))).code).toBe(1);
     const saved = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    expect(saved.profiles.work).toEqual({ issuer: idp.issuer, clientId: idp.clientId, resource: `${mcp.url}/mcp` });
+    expect(saved.profiles.work).toEqual({ issuer: idp.issuer, clientId: idp.clientId, resource: `${mcp.url}/mcp`, upstream: `${mcp.url}/mcp`, discovered: true });
   });
 
   it('falls back to the well-known metadata URLs in the spec order when the 401 names none', async () => {
     const dir = newDir();
     const r = await cli(['login', `${quiet.url}/mcp`, '--client-id', idp.clientId, '--json'], env(dir));
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ issuer: idp.issuer, resource: `${quiet.url}/mcp` });
+    // No --profile and no issuer given: the profile is named after the server's host and port.
+    const profile = new URL(quiet.url).host.replace(':', '-');
+    expect(JSON.parse(r.stdout)).toMatchObject({ profile, issuer: idp.issuer, resource: `${quiet.url}/mcp` });
     expect(quiet.requests.map((q) => q.path)).toEqual(['/mcp', '/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']);
-    rememberSecrets(dir);
+    rememberSecrets(dir, profile);
+    expect((await cli(['status', '--profile', profile], env(dir))).code).toBe(0);
   });
 
   it('signs in with the device flow, showing the code and URL', async () => {
@@ -353,7 +358,8 @@ describe('failures say what to do next, with the contract exit codes', () => {
     const dir = newDir();
     const r = await cli(['login', '--client-id', 'x'], env(dir));
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('→ pass --issuer');
+    expect(r.stderr).toContain('→ pass an MCP server URL');
+    expect(r.stderr).toContain('--issuer https://idp.example.com');
     const bad = await cli(['login', '--issuer', 'not a url', '--port', '99999'], env(dir));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('issuer must be a URL');

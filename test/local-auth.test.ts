@@ -27,6 +27,10 @@ function fakeStarter(answers: LoginStart[]): LoginStarter & { calls: Array<strin
       calls.push(scopes);
       return answers.shift() ?? 'recent';
     },
+    // The browser never finishes here: every sign-in is still pending when the answer is due.
+    async settled() {
+      return false;
+    },
   };
 }
 const source = (get: TokenSource['get']): TokenSource => ({ get, invalidate() {} });

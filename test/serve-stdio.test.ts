@@ -100,8 +100,9 @@ describe('serve', () => {
     expect(lines).toHaveLength(4);
     for (const line of lines) expect(JSON.parse(line).jsonrpc).toBe('2.0');
     const byId = new Map(lines.map((l) => [JSON.parse(l).id, JSON.parse(l)]));
-    expect(byId.get(3).result.isError).toBe(true);
-    expect(byId.get(3).result.content[0].text).toContain('a browser window opened');
+    // The call that started the sign-in waited for it, then answered.
+    expect(byId.get(3).result.isError).toBeFalsy();
+    expect(byId.get(3).result.structuredContent.email).toBe('alice@example.test');
     expect(byId.get(4).result.structuredContent.email).toBe('alice@example.test');
     expect(stderr).toContain('sign-in required for profile default');
     expect(stderr).toContain('signed in to');
@@ -141,10 +142,25 @@ describe('serve', () => {
     expect(existsSync(log)).toBe(false);
   });
 
-  it('many calls in two serve processes with no token open exactly one browser sign-in', async () => {
+  it('many calls in two serve processes with no token open exactly one browser sign-in; every call waits for it, then answers', async () => {
     const dir = newDir();
     const log = join(dir, 'browser.log');
     const e = env(dir, { SCRIPTED_BROWSER_LOG: log, SCRIPTED_BROWSER_DELAY_MS: '500' });
+    const [a, b] = await Promise.all([serve('modern', [], e), serve('legacy', [], e)]);
+    const calls = await Promise.all([
+      ...Array.from({ length: 10 }, () => a.client.callTool({ name: 'whoami', arguments: {} })),
+      ...Array.from({ length: 10 }, () => b.client.callTool({ name: 'whoami', arguments: {} })),
+    ]);
+    // One process opened the browser and waited for its sign-in; the other waited for the tokens to be stored.
+    for (const r of calls) expect(r.isError, textOf(r)).toBeFalsy();
+    for (const r of calls) expect(r.structuredContent).toMatchObject({ subject: 'alice' });
+    expect(await logLines(log)).toHaveLength(1);
+  });
+
+  it('with SEED_MCP_SIGN_IN_WAIT=0 calls answer at once: one says a browser opened, the others that a sign-in is in progress', async () => {
+    const dir = newDir();
+    const log = join(dir, 'browser.log');
+    const e = env(dir, { SCRIPTED_BROWSER_LOG: log, SCRIPTED_BROWSER_DELAY_MS: '500', SEED_MCP_SIGN_IN_WAIT: '0' });
     const [a, b] = await Promise.all([serve('modern', [], e), serve('legacy', [], e)]);
     const calls = await Promise.all([
       ...Array.from({ length: 10 }, () => a.client.callTool({ name: 'whoami', arguments: {} })),

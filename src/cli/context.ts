@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { readProfileConfig } from '../local/profile-config.js';
-import { resolveLocalSettings, resolveProfile, type LocalFlags, type LocalSettings } from '../local/settings.js';
+import { profileNameForUrl, resolveLocalSettings, resolveProfile, type LocalFlags, type LocalSettings } from '../local/settings.js';
 import { configDir } from '../local/paths.js';
 import type { TokenStore } from '../local/token-store/types.js';
 
@@ -35,10 +35,26 @@ export function profileOf(cmd: { optsWithGlobals(): Record<string, unknown> }): 
   return typeof profile === 'string' ? profile : undefined;
 }
 
-/** Settings of the selected profile: flags over env over the saved profile. */
-export async function loadSettings(ctx: CliContext, flags: LocalFlags): Promise<LocalSettings> {
+/**
+ * Settings of the selected profile: flags over env over the saved profile. With an MCP server URL
+ * (`serve --upstream`, `login URL`) and no profile given, the profile is named after the server's
+ * host, unless an issuer is given or the `default` profile is already set up for it (or for any
+ * server: signed in with `--issuer` before profiles were named after servers).
+ */
+export async function loadSettings(ctx: CliContext, flags: LocalFlags, serverUrl?: string): Promise<LocalSettings> {
+  const dir = configDir(ctx.env);
+  const url = serverUrl ?? flags.upstream ?? ctx.env.SEED_MCP_UPSTREAM;
+  // Zero configuration only: an issuer given by flag or env keeps the `default` profile, as before.
+  const issuerGiven = flags.issuer !== undefined || Boolean(ctx.env.SEED_MCP_ISSUER);
+  if (flags.profile === undefined && ctx.env.SEED_MCP_PROFILE === undefined && url && !issuerGiven) {
+    const named = profileNameForUrl(url);
+    const byHost = named ? await readProfileConfig(dir, named) : {};
+    const fallback = await readProfileConfig(dir, 'default');
+    const defaultServes = fallback.issuer !== undefined && (fallback.upstream === undefined || fallback.upstream === url) && Object.keys(byHost).length === 0;
+    if (named && !defaultServes) return resolveLocalSettings({ ...flags, profile: named }, ctx.env, byHost);
+  }
   const profile = resolveProfile(flags, ctx.env);
-  const saved = await readProfileConfig(configDir(ctx.env), profile);
+  const saved = await readProfileConfig(dir, profile);
   return resolveLocalSettings(flags, ctx.env, saved);
 }
 

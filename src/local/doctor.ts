@@ -44,7 +44,8 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
     checks.push({ name: 'keychain', ok: true, ran: false, detail: `not used (SEED_MCP_TOKEN_STORE=${settings.tokenStore})` });
   }
 
-  if (!settings.issuer || !settings.clientId) {
+  // A discovered authorization server needs no client id: seed-mcp registers itself there.
+  if (!settings.issuer || (!settings.clientId && !settings.discovered)) {
     checks.push({
       name: 'identity provider',
       ok: false,
@@ -55,7 +56,14 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
   } else {
     try {
       const started = performance.now();
-      const config = await discoverIssuer({ issuer: settings.issuer, clientId: settings.clientId, profile: settings.profile, assumePkce: settings.assumePkce, timeoutMs: 10_000 });
+      const config = await discoverIssuer({
+        issuer: settings.issuer,
+        clientId: settings.clientId ?? 'seed-mcp',
+        profile: settings.profile,
+        assumePkce: settings.assumePkce,
+        defaultEndpoints: settings.defaultEndpoints,
+        timeoutMs: 10_000,
+      });
       const ms = Math.round(performance.now() - started);
       checks.push({
         name: 'identity provider',

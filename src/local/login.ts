@@ -3,10 +3,11 @@ import { SeedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Browser } from './browser.js';
 import { startLoopback } from './loopback.js';
-import { discoverFromResource } from './oidc/discover-resource.js';
-import { discoverIssuer } from './oidc/issuer.js';
+import { discoverFromResource, type ResourceDiscovery } from './oidc/discover-resource.js';
+import { configureClient, discoverServer, type DiscoveredServer } from './oidc/issuer.js';
 import { fromOAuthErrorCode, mapOAuthError } from './oidc/map-error.js';
 import { writeProfileConfig, type ProfileConfig } from './profile-config.js';
+import { findRegistration, forgetRegistration, registerClient, saveRegistration, type Registration } from './registrations.js';
 import { DEFAULT_SCOPES, type LocalSettings } from './settings.js';
 import type { IdentitySource, TokenStore } from './token-store/types.js';
 import { identitySourceOf, toStoredTokens } from './tokens.js';
@@ -41,6 +42,8 @@ export interface LoginDeps {
 export interface LoginResult {
   profile: string;
   issuer: string;
+  /** Where the client id came from. */
+  clientSource: ClientSource;
   subject?: string;
   email?: string;
   name?: string;
@@ -54,19 +57,44 @@ export interface LoginResult {
   storeKind: string;
 }
 
+/** Where the client id of a sign-in came from. */
+export type ClientSource = 'given' | 'metadata-document' | 'registered' | 'registration-reused';
+
 /**
- * Signs the user in and stores the tokens: discovery (from `--issuer`, or from an MCP server URL),
- * then authorization code + PKCE S256 over a loopback redirect, or the device flow. Saves the
- * profile's settings so that later commands need no flags.
+ * Client ids that signed in successfully in this process: a saved registration is asked about
+ * (preflight) only before its first use here, so that a server that forgot it is found out early.
+ */
+const provenClients = new Set<string>();
+
+/**
+ * The scopes to ask for, as the MCP spec says when the user chose none: the 401 challenge's
+ * `scope`, else the protected resource's `scopes_supported`, else none at all; `offline_access`
+ * added only when the authorization server lists it.
+ */
+export function selectScopes(found: Pick<ResourceDiscovery, 'challengeScope' | 'scopesSupported'>, serverScopes: readonly string[] | undefined): string {
+  const base = found.challengeScope ?? (found.scopesSupported && found.scopesSupported.length > 0 ? found.scopesSupported.join(' ') : '');
+  const list = base.split(/\s+/).filter(Boolean);
+  if (serverScopes?.includes('offline_access') && !list.includes('offline_access')) list.push('offline_access');
+  return list.join(' ');
+}
+
+/**
+ * Signs the user in and stores the tokens: discovery (from `--issuer`, or from an MCP server URL:
+ * the protected resource's metadata names the authorization server), the client (given, a client
+ * ID metadata document, or registered dynamically and kept per authorization server), then
+ * authorization code + PKCE S256 over a loopback redirect, or the device flow. Saves the profile's
+ * settings so that later commands need no flags.
  */
 export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginResult> {
   const { settings } = input;
   const nowSec = () => Math.floor((deps.now?.() ?? Date.now()) / 1000);
-  let issuer = settings.issuer;
+  let issuer = settings.discovered ? undefined : settings.issuer;
   let resource = settings.resource;
-  if (input.resourceUrl) {
-    deps.onProgress?.({ type: 'discovering', target: input.resourceUrl });
-    const found = await discoverFromResource(input.resourceUrl);
+  const serverUrl = input.resourceUrl ?? (settings.discovered ? settings.upstream : undefined);
+  let found: ResourceDiscovery | undefined;
+  if (serverUrl) {
+    deps.onProgress?.({ type: 'discovering', target: serverUrl });
+    found = await discoverFromResource(serverUrl);
     if (!settings.noResource) resource ??= found.resource;
     if (!issuer) {
       issuer = found.authorizationServers[0];
@@ -75,59 +103,62 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
       }
     }
   }
+  issuer ??= settings.issuer;
   if (!issuer) {
     throw new SeedError('USAGE', 'could not sign in: no identity provider given', {
-      hint: 'pass --issuer https://idp.example.com (or set SEED_MCP_ISSUER), or an MCP server URL: `seed-mcp login https://mcp.example.com/mcp`',
+      hint: 'pass an MCP server URL (`seed-mcp login https://mcp.example.com/mcp`, or `serve --upstream URL`), or --issuer https://idp.example.com (SEED_MCP_ISSUER)',
     });
   }
-  const clientId = settings.clientId;
-  if (!clientId) {
-    throw new SeedError('USAGE', 'could not sign in: no client id given', {
-      hint: 'pass --client-id with the OAuth client registered for seed-mcp at your IdP (or set SEED_MCP_CLIENT_ID)',
-    });
-  }
-  if (!input.resourceUrl) deps.onProgress?.({ type: 'discovering', target: issuer });
-  const config = await discoverIssuer({
-    issuer,
-    clientId,
-    clientSecret: settings.clientSecret,
-    clientKey: settings.clientKey,
-    profile: settings.profile,
-    assumePkce: settings.assumePkce,
-  });
-  // Verify the ID token's signature against the issuer's JWKS, not only its claims.
-  client.enableNonRepudiationChecks(config);
-  const ctx = { issuer, clientId, profile: settings.profile };
+  if (!serverUrl) deps.onProgress?.({ type: 'discovering', target: issuer });
+  const defaultEndpoints = Boolean(found?.legacy) || (!found && settings.defaultEndpoints);
+  const server = await discoverServer({ issuer, profile: settings.profile, assumePkce: settings.assumePkce, defaultEndpoints });
+  const scopes = found && settings.scopeSource === 'default' ? selectScopes(found, server.metadata.scopes_supported) : settings.scopes;
+  const effective: LocalSettings = { ...settings, scopes };
 
   const resourceParams: Record<string, string> = resource ? { resource } : {};
   let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+  let chosen: ChosenClient;
   try {
-    response = input.device ? await deviceFlow(config, input, deps, resourceParams) : await browserFlow(config, input, deps, resourceParams);
+    if (input.device) {
+      chosen = await chooseClient(effective, server, undefined);
+      const config = await configureClient(server, chosen);
+      client.enableNonRepudiationChecks(config);
+      response = await deviceFlow(config, { ...input, settings: effective }, deps, resourceParams);
+    } else {
+      ({ response, chosen } = await browserFlow(server, { ...input, settings: effective }, deps, resourceParams));
+    }
   } catch (err) {
-    throw mapOAuthError(err, { ...ctx, doing: 'sign in' });
+    throw mapOAuthError(err, { issuer, clientId: settings.clientId, profile: settings.profile, doing: 'sign in' });
   }
+  const clientId = chosen.clientId;
+  provenClients.add(`${server.issuer} ${clientId}`);
 
   deps.onProgress?.({ type: 'exchanging' });
-  const tokens = toStoredTokens(response, { issuer, clientId, requestedScope: settings.scopes, resource, nowSec: nowSec() });
+  const tokens = toStoredTokens(response, { issuer: server.issuer, clientId, requestedScope: scopes, resource, nowSec: nowSec() });
   await deps.store.set(settings.profile, tokens);
+  const discovered = Boolean(found) && settings.discovered;
   const saved: ProfileConfig = {
-    issuer,
-    clientId,
+    issuer: server.issuer,
+    ...(chosen.source === 'given' ? { clientId } : {}),
     ...(settings.clientSecretFile ? { clientSecretFile: settings.clientSecretFile } : {}),
     ...(settings.clientKeyFile ? { clientKeyFile: settings.clientKeyFile } : {}),
+    ...(settings.clientMetadataUrl ? { clientMetadataUrl: settings.clientMetadataUrl } : {}),
     ...(Object.keys(settings.authParams).length > 0 ? { authParams: settings.authParams } : {}),
-    ...(settings.scopes !== DEFAULT_SCOPES ? { scopes: settings.scopes } : {}),
+    ...(settings.scopeSource === 'explicit' && settings.scopes !== DEFAULT_SCOPES ? { scopes: settings.scopes } : {}),
     ...(resource ? { resource } : {}),
     ...(settings.noResource ? { noResource: true } : {}),
     ...(settings.redirectHost !== '127.0.0.1' ? { redirectHost: settings.redirectHost } : {}),
-    ...(settings.upstream ? { upstream: settings.upstream } : {}),
+    ...(settings.upstream ? { upstream: settings.upstream } : discovered && input.resourceUrl ? { upstream: input.resourceUrl } : {}),
     ...(settings.assumePkce ? { assumePkce: true } : {}),
     ...(settings.prompt !== undefined ? { prompt: settings.prompt } : {}),
+    ...(discovered ? { discovered: true } : {}),
+    ...(defaultEndpoints ? { defaultEndpoints: true } : {}),
   };
   await writeProfileConfig(settings.configDir, settings.profile, saved);
   return {
     profile: settings.profile,
-    issuer,
+    issuer: server.issuer,
+    clientSource: chosen.source,
     subject: tokens.subject,
     email: tokens.email,
     name: tokens.name,
@@ -141,13 +172,61 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
   };
 }
 
+/** The client a sign-in uses, with what authenticates it at the token endpoint. */
+interface ChosenClient {
+  clientId: string;
+  clientSecret?: string;
+  clientKey?: LocalSettings['clientKey'];
+  registeredAuthMethod?: string;
+  source: ClientSource;
+}
+
+/**
+ * The client, in the MCP spec's order: a client id given (flag, env or profile); a client ID
+ * metadata document when the server supports them and the user published one; a registration
+ * kept for this authorization server (`saved`); otherwise none (the caller registers one, or
+ * fails with {@link noClientError}).
+ */
+async function chooseClient(settings: LocalSettings, server: DiscoveredServer, saved: Registration | undefined): Promise<ChosenClient> {
+  if (settings.clientId) return { clientId: settings.clientId, clientSecret: settings.clientSecret, clientKey: settings.clientKey, source: 'given' };
+  if (settings.clientMetadataUrl && server.metadata.client_id_metadata_document_supported === true) {
+    return { clientId: settings.clientMetadataUrl, clientKey: settings.clientKey, source: 'metadata-document' };
+  }
+  if (saved) return { clientId: saved.clientId, clientSecret: saved.clientSecret, registeredAuthMethod: saved.tokenEndpointAuthMethod, source: 'registration-reused' };
+  throw noClientError(settings, server);
+}
+
+function noClientError(settings: LocalSettings, server: DiscoveredServer): SeedError {
+  const cimd = server.metadata.client_id_metadata_document_supported === true;
+  return new SeedError(
+    'CONFIG_INVALID',
+    `could not sign in at ${server.issuer}: it offers no dynamic client registration${cimd ? '' : ' and no client ID metadata documents'}, and no client id was given`,
+    {
+      hint: `register a public client for seed-mcp at ${server.issuer} (native app, redirect URI http://127.0.0.1/callback, any port; authorization code + PKCE, refresh tokens) and pass its id with --client-id (SEED_MCP_CLIENT_ID)${cimd ? ', or publish a client ID metadata document and pass its URL with --client-metadata-url' : ''}${settings.profile ? `; it is saved in profile ${settings.profile}` : ''}`,
+    },
+  );
+}
+
+/** The port of a loopback redirect URI on the redirect host, if the registration has one. */
+function registeredPort(reg: Registration, redirectHost: string): number | undefined {
+  for (const uri of reg.redirectUris) {
+    try {
+      const u = new URL(uri);
+      if (u.protocol === 'http:' && u.hostname === redirectHost && u.pathname === '/callback' && u.port) return Number(u.port);
+    } catch {
+      // not a URL: skip it
+    }
+  }
+  return undefined;
+}
+
 function promptFor(settings: LocalSettings): string | undefined {
   if (settings.prompt !== undefined) return settings.prompt === '' || settings.prompt === 'default' ? undefined : settings.prompt;
   // OpenID Connect Core §11: a request for offline_access must carry prompt=consent.
   return settings.scopes.split(' ').includes('offline_access') ? 'consent' : undefined;
 }
 
-async function browserFlow(config: client.Configuration, input: LoginInput, deps: LoginDeps, resourceParams: Record<string, string>) {
+async function browserFlow(server: DiscoveredServer, input: LoginInput, deps: LoginDeps, resourceParams: Record<string, string>) {
   const { settings } = input;
   const state = client.randomState();
   // OpenID Connect only: a nonce makes openid-client require an ID token, which a plain OAuth 2.1
@@ -156,21 +235,44 @@ async function browserFlow(config: client.Configuration, input: LoginInput, deps
   const nonce = idTokenExpected ? client.randomNonce() : undefined;
   const verifier = client.randomPKCECodeVerifier();
   const challenge = await client.calculatePKCECodeChallenge(verifier);
-  const loopback = await startLoopback({
-    port: settings.port,
-    redirectHost: settings.redirectHost,
-    expectedState: state,
-    timeoutMs: input.timeoutMs,
-    profile: settings.profile,
-    signal: deps.signal,
+  const needsRegistration = !settings.clientId && !(settings.clientMetadataUrl && server.metadata.client_id_metadata_document_supported === true);
+  let saved = needsRegistration ? await findRegistration(settings.configDir, server.issuer) : undefined;
+  const loopbackOptions = { redirectHost: settings.redirectHost, expectedState: state, timeoutMs: input.timeoutMs, profile: settings.profile, signal: deps.signal };
+  // A registered client comes back on the port it was registered with; a busy port means a new registration.
+  const savedPort = saved && !settings.port ? registeredPort(saved, settings.redirectHost) : undefined;
+  let loopback = await startLoopback({ ...loopbackOptions, port: savedPort ?? settings.port }).catch((err: unknown) => {
+    if (savedPort === undefined) throw err;
+    return undefined;
   });
+  loopback ??= await startLoopback({ ...loopbackOptions, port: settings.port });
   try {
+    let chosen: ChosenClient;
+    if (needsRegistration && (!saved || !saved.redirectUris.includes(loopback.redirectUri))) {
+      const endpoint = server.metadata.registration_endpoint;
+      if (!endpoint) throw noClientError(settings, server);
+      const grants = server.metadata.grant_types_supported;
+      saved = await registerClient({
+        issuer: server.issuer,
+        registrationEndpoint: endpoint,
+        redirectUri: loopback.redirectUri,
+        scope: settings.scopes || undefined,
+        refreshTokens: !grants || grants.includes('refresh_token'),
+      });
+      await saveRegistration(settings.configDir, saved);
+      deps.logger.debug(`registered seed-mcp at ${server.issuer} (dynamic client registration)`);
+      chosen = { clientId: saved.clientId, clientSecret: saved.clientSecret, registeredAuthMethod: saved.tokenEndpointAuthMethod, source: 'registered' };
+    } else {
+      chosen = await chooseClient(settings, server, saved);
+    }
+    const config = await configureClient(server, chosen);
+    // Verify the ID token's signature against the issuer's JWKS, not only its claims.
+    client.enableNonRepudiationChecks(config);
     const prompt = promptFor(settings);
     const url = client.buildAuthorizationUrl(config, {
       // First, so that nothing below can be overridden (settings refuse reserved names anyway).
       ...settings.authParams,
       redirect_uri: loopback.redirectUri,
-      scope: settings.scopes,
+      ...(settings.scopes ? { scope: settings.scopes } : {}),
       code_challenge: challenge,
       code_challenge_method: 'S256',
       state,
@@ -178,18 +280,34 @@ async function browserFlow(config: client.Configuration, input: LoginInput, deps
       ...(prompt ? { prompt } : {}),
       ...resourceParams,
     });
-    await preflight(url, loopback.redirectUri, settings);
+    // A client id given by hand, or a registration not used yet by this process, is asked about
+    // before the browser opens: an unknown one is then reported here, not on a page the CLI never sees.
+    if (chosen.source === 'given' || (chosen.source === 'registration-reused' && !provenClients.has(`${server.issuer} ${chosen.clientId}`))) {
+      try {
+        await preflight(url, loopback.redirectUri, { ...settings, clientId: chosen.clientId });
+      } catch (err) {
+        if (chosen.source === 'registration-reused' && err instanceof SeedError && err.code === 'INVALID_CLIENT') {
+          // The server forgot the registration (restarted, expired): the next sign-in registers again.
+          await forgetRegistration(settings.configDir, server.issuer, chosen.clientId);
+          throw new SeedError('INVALID_CLIENT', `could not sign in: ${server.issuer} no longer knows seed-mcp's registration (client id "${chosen.clientId}"); it was forgotten`, {
+            hint: 'retry: seed-mcp registers again on the next sign-in',
+          });
+        }
+        throw err;
+      }
+    }
     let opened: boolean | undefined;
     if (input.openBrowser) opened = await deps.browser.open(url.href);
     deps.onProgress?.({ type: 'authorize', url: url.href, browserOpened: opened });
     const callbackUrl = await loopback.callback;
     deps.onProgress?.({ type: 'exchanging' });
-    return await client.authorizationCodeGrant(
+    const response = await client.authorizationCodeGrant(
       config,
       callbackUrl,
       { pkceCodeVerifier: verifier, expectedState: state, ...(nonce ? { expectedNonce: nonce } : {}), idTokenExpected },
       resourceParams,
     );
+    return { response, chosen };
   } finally {
     await loopback.close();
   }
@@ -242,7 +360,7 @@ async function deviceFlow(config: client.Configuration, input: LoginInput, deps:
       hint: 'sign in with the browser instead (omit --device); over SSH use --no-browser and open the printed URL on your own machine',
     });
   }
-  const started = await client.initiateDeviceAuthorization(config, { ...settings.authParams, scope: settings.scopes, ...resourceParams });
+  const started = await client.initiateDeviceAuthorization(config, { ...settings.authParams, ...(settings.scopes ? { scope: settings.scopes } : {}), ...resourceParams });
   deps.onProgress?.({
     type: 'device',
     userCode: started.user_code,

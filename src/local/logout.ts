@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import type { Logger } from '../shared/logger.js';
-import { discoverIssuer } from './oidc/issuer.js';
+import { configForStoredClient } from './oidc/stored-client.js';
 import { mapOAuthError } from './oidc/map-error.js';
 import type { LocalSettings } from './settings.js';
 import type { TokenStore } from './token-store/types.js';
@@ -29,15 +29,7 @@ export async function logout(settings: LocalSettings, deps: { store: TokenStore;
   let revoked: boolean | undefined;
   let revokeNote: string | undefined;
   try {
-    const config = await discoverIssuer({
-      issuer: tokens.issuer,
-      clientId: tokens.clientId,
-      clientSecret: settings.clientSecret,
-      clientKey: settings.clientKey,
-      profile,
-      assumePkce: true,
-      timeoutMs: 10_000,
-    });
+    const config = await configForStoredClient(settings, tokens.issuer, tokens.clientId, 10_000);
     if (config.serverMetadata().revocation_endpoint) {
       const [token, hint] = tokens.refreshToken ? [tokens.refreshToken, 'refresh_token'] : [tokens.accessToken, 'access_token'];
       await client.tokenRevocation(config, token, { token_type_hint: hint });

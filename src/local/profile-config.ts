@@ -18,6 +18,18 @@ export interface ProfileConfig {
   upstream?: string;
   assumePkce?: boolean;
   prompt?: string;
+  /** The authorization server was discovered from the MCP server (and its client registered per server). */
+  discovered?: boolean;
+  /** A 2025-03-26 MCP server without metadata: its default `/authorize`, `/token`, `/register`. */
+  defaultEndpoints?: boolean;
+  /** A client ID metadata document URL (`--client-metadata-url`). */
+  clientMetadataUrl?: string;
+  /** Enterprise-managed authorization (ID-JAG). */
+  idpProfile?: string;
+  idTokenFile?: string;
+  idpIssuer?: string;
+  idpClientId?: string;
+  idpClientSecretFile?: string;
 }
 
 const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean' | 'strings'> = {
@@ -33,6 +45,14 @@ const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean' | 'strings'> = {
   upstream: 'string',
   assumePkce: 'boolean',
   prompt: 'string',
+  discovered: 'boolean',
+  defaultEndpoints: 'boolean',
+  clientMetadataUrl: 'string',
+  idpProfile: 'string',
+  idTokenFile: 'string',
+  idpIssuer: 'string',
+  idpClientId: 'string',
+  idpClientSecretFile: 'string',
 };
 
 function isStringRecord(value: unknown): value is Record<string, string> {

@@ -25,6 +25,15 @@ export interface LocalFlags {
   upstream?: string;
   assumePkce?: boolean;
   prompt?: string;
+  /** A client ID metadata document URL (`--client-metadata-url`). */
+  clientMetadataUrl?: string;
+  /** Enterprise-managed authorization (ID-JAG): a profile signed in to the company IdP. */
+  idpProfile?: string;
+  /** Enterprise-managed authorization: a file holding a workload's OIDC ID token. */
+  idTokenFile?: string;
+  idpIssuer?: string;
+  idpClientId?: string;
+  idpClientSecretFile?: string;
 }
 
 /** The effective local-mode settings: flags win over env, env over the profile's config file. */
@@ -52,6 +61,38 @@ export interface LocalSettings {
   assumePkce: boolean;
   /** `prompt` sent to the IdP; undefined = `consent` when asking for offline_access. */
   prompt?: string;
+  /**
+   * Where `scopes` came from: `explicit` (flag, env or profile) or `default`. With `default` and
+   * an MCP server to discover from, sign-in asks for what the MCP spec says instead (the
+   * challenge's scope, else the resource's `scopes_supported`, else none).
+   */
+  scopeSource: 'explicit' | 'default';
+  /**
+   * True when the authorization server was found from the MCP server (not given): its client is
+   * then registered per authorization server (client ID metadata document or dynamic registration).
+   */
+  discovered: boolean;
+  /** The MCP server is a 2025-03-26 one without metadata: its default endpoints are used. */
+  defaultEndpoints: boolean;
+  /** A client ID metadata document URL the user published (used when the server supports it). */
+  clientMetadataUrl?: string;
+  /** Enterprise-managed authorization (ID-JAG, SEP-990): where the ID token comes from. */
+  enterprise?: EnterpriseSettings;
+}
+
+/** Enterprise-managed authorization: an ID token exchanged at the IdP for an ID-JAG (RFC 8693). */
+export interface EnterpriseSettings {
+  /** A saved profile signed in to the company IdP (its ID token, issuer and client). */
+  idpProfile?: string;
+  /** A file holding a workload's OIDC ID token (read again at each exchange). */
+  idTokenFile?: string;
+  /** The IdP's issuer, when it is not a saved profile's. */
+  idpIssuer?: string;
+  /** seed-mcp's client at the IdP, when it is not a saved profile's. */
+  idpClientId?: string;
+  /** Its secret (never printed) and the file it came from. */
+  idpClientSecret?: string;
+  idpClientSecretFile?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -115,6 +156,24 @@ export function resolveAuthParams(flagPairs: string[] | undefined, envValue: str
     params[key] = value;
   }
   return params;
+}
+
+/**
+ * The profile a command uses for an MCP server URL when none is given: one named after the
+ * server's host (and port), e.g. `mcp.example.com` or `localhost-8080`.
+ */
+export function profileNameForUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const name = parsed.host
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
+  return PROFILE_RE.test(name) ? name : undefined;
 }
 
 /** Reads the profile name alone (it decides which config section applies). */
@@ -197,11 +256,21 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
   }
   const authParams = resolveAuthParams(flags.authParam, env.SEED_MCP_AUTH_PARAMS, saved.authParams);
 
-  const scopes = (flags.scope ?? env.SEED_MCP_SCOPES ?? saved.scopes ?? DEFAULT_SCOPES)
+  const scopeGiven = flags.scope ?? env.SEED_MCP_SCOPES ?? saved.scopes;
+  const scopes = (scopeGiven ?? DEFAULT_SCOPES)
     .split(/[\s,]+/)
     .filter(Boolean)
     .join(' ');
   if (!scopes) problems.push('scope must name at least one scope');
+
+  const clientMetadataUrl = flags.clientMetadataUrl ?? env.SEED_MCP_CLIENT_METADATA_URL ?? saved.clientMetadataUrl;
+  checkUrl(problems, 'client metadata URL', clientMetadataUrl);
+  if (clientMetadataUrl && !problems.some((p) => p.startsWith('client metadata URL'))) {
+    const u = new URL(clientMetadataUrl);
+    // draft-ietf-oauth-client-id-metadata-document: an https URL with a path.
+    if (u.protocol !== 'https:' || u.pathname === '/' || u.hash) problems.push(`client metadata URL must be an https URL with a path and no fragment, got: ${clientMetadataUrl}`);
+  }
+  const enterprise = resolveEnterprise(flags, env, saved, problems);
 
   if (problems.length > 0) {
     throw new SeedError('CONFIG_INVALID', `could not use the configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
@@ -228,5 +297,45 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
     upstream,
     assumePkce: flags.assumePkce ?? saved.assumePkce ?? false,
     prompt: flags.prompt ?? saved.prompt,
+    scopeSource: scopeGiven === undefined ? 'default' : 'explicit',
+    discovered: !flags.issuer && !env.SEED_MCP_ISSUER && (saved.discovered === true || !saved.issuer),
+    defaultEndpoints: saved.defaultEndpoints === true,
+    clientMetadataUrl,
+    enterprise,
+  };
+}
+
+function resolveEnterprise(flags: LocalFlags, env: Env, saved: ProfileConfig, problems: string[]): EnterpriseSettings | undefined {
+  const idpProfile = flags.idpProfile ?? env.SEED_MCP_IDP_PROFILE ?? saved.idpProfile;
+  const idTokenFileGiven = flags.idTokenFile ?? env.SEED_MCP_ID_TOKEN_FILE ?? saved.idTokenFile;
+  const idpIssuer = flags.idpIssuer ?? env.SEED_MCP_IDP_ISSUER ?? saved.idpIssuer;
+  const idpClientId = flags.idpClientId ?? env.SEED_MCP_IDP_CLIENT_ID ?? saved.idpClientId;
+  const secretFileGiven = flags.idpClientSecretFile ?? env.SEED_MCP_IDP_CLIENT_SECRET_FILE ?? saved.idpClientSecretFile;
+  if (!idpProfile && !idTokenFileGiven) {
+    if (idpIssuer || idpClientId || secretFileGiven) problems.push('--idp-issuer, --idp-client-id and --idp-client-secret-file need --idp-profile or --id-token-file');
+    return undefined;
+  }
+  if (idpProfile && idTokenFileGiven) problems.push('use --idp-profile or --id-token-file, not both');
+  if (idpProfile && !PROFILE_RE.test(idpProfile)) problems.push(`--idp-profile must be a profile name, got: ${idpProfile}`);
+  checkUrl(problems, 'IdP issuer', idpIssuer);
+  if (idTokenFileGiven && (!idpIssuer || !idpClientId))
+    problems.push("--id-token-file needs --idp-issuer and --idp-client-id (the IdP that issued the token and seed-mcp's client there)");
+  let idpClientSecret: string | undefined;
+  const idpClientSecretFile = secretFileGiven ? resolve(secretFileGiven) : undefined;
+  if (idpClientSecretFile) {
+    try {
+      idpClientSecret = readFileSync(idpClientSecretFile, 'utf8').trim();
+      if (!idpClientSecret) problems.push(`IdP client secret file ${idpClientSecretFile} is empty`);
+    } catch (err) {
+      problems.push(`IdP client secret file ${idpClientSecretFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return {
+    idpProfile,
+    idTokenFile: idTokenFileGiven ? resolve(idTokenFileGiven) : undefined,
+    idpIssuer,
+    idpClientId,
+    idpClientSecret,
+    idpClientSecretFile,
   };
 }

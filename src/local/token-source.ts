@@ -73,16 +73,9 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
       const started = performance.now();
       const type: RefreshKind = rejected !== undefined ? 'reactive' : 'proactive';
       // Loaded here, not at start-up: most calls find a valid token and never refresh.
-      const [client, { discoverIssuer }, { mapOAuthError }] = await Promise.all([import('openid-client'), import('./oidc/issuer.js'), import('./oidc/map-error.js')]);
+      const [client, { configForStoredClient }, { mapOAuthError }] = await Promise.all([import('openid-client'), import('./oidc/stored-client.js'), import('./oidc/map-error.js')]);
       try {
-        const config = await discoverIssuer({
-          issuer: current.issuer,
-          clientId: current.clientId,
-          clientSecret: settings.clientSecret,
-          clientKey: settings.clientKey,
-          profile,
-          assumePkce: true,
-        });
+        const config = await configForStoredClient(settings, current.issuer, current.clientId);
         const res = await client.refreshTokenGrant(config, current.refreshToken, current.resource ? { resource: current.resource } : undefined);
         const next = toStoredTokens(res, {
           issuer: current.issuer,

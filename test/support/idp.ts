@@ -76,6 +76,8 @@ export interface IdpOptions {
    * `token_endpoint_auth_methods_supported`; default oidc-provider's (all of them).
    */
   clientAuthMethods?: string[];
+  /** Open dynamic client registration (RFC 7591) at `/reg`, as MCP servers' authorization servers offer. */
+  registration?: boolean;
 }
 
 /** How a client authenticated at the token or revocation endpoint, as the request showed it. */
@@ -455,6 +457,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       );
     },
     features: {
+      ...(options.registration ? { registration: { enabled: true } } : {}),
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       revocation: {

@@ -11,7 +11,31 @@ export const AUTH_PARAM_OPTION = [
   [] as string[],
 ] as const;
 
-interface LoginOpts {
+/** Options of the MCP authorization client shared by login and serve (DESIGN: the bridge as an MCP authorization client). */
+export function addClientOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--client-metadata-url <url>',
+      'https URL of a client ID metadata document you published, used when the authorization server supports them (env SEED_MCP_CLIENT_METADATA_URL)',
+    )
+    .option('--idp-profile <name>', 'enterprise-managed authorization: exchange the ID token of this signed-in profile for an ID-JAG (env SEED_MCP_IDP_PROFILE)')
+    .option('--id-token-file <path>', "enterprise-managed authorization: a workload's OIDC ID token to exchange (env SEED_MCP_ID_TOKEN_FILE)")
+    .option('--idp-issuer <url>', 'the IdP that issued the ID token, when it is not --idp-profile (env SEED_MCP_IDP_ISSUER)')
+    .option('--idp-client-id <id>', "seed-mcp's client at that IdP (env SEED_MCP_IDP_CLIENT_ID)")
+    .option('--idp-client-secret-file <path>', "file holding that client's secret (env SEED_MCP_IDP_CLIENT_SECRET_FILE)");
+}
+
+/** The client options as commander parses them. */
+export interface ClientOpts {
+  clientMetadataUrl?: string;
+  idpProfile?: string;
+  idTokenFile?: string;
+  idpIssuer?: string;
+  idpClientId?: string;
+  idpClientSecretFile?: string;
+}
+
+interface LoginOpts extends ClientOpts {
   issuer?: string;
   clientId?: string;
   clientSecretFile?: string;
@@ -36,8 +60,7 @@ export function loginSummary(r: LoginResult): string {
 }
 
 export function registerLogin(program: Command, ctx: CliContext, run: RunFn): void {
-  program
-    .command('login')
+  addClientOptions(program.command('login'))
     .description('sign in through the browser (authorization code + PKCE) and store the tokens')
     .argument('[resource_url]', 'an MCP server URL: discover its identity provider (RFC 9728) and ask for a token for it')
     .option('--issuer <url>', 'OpenID Connect issuer URL of your IdP (env SEED_MCP_ISSUER)')
@@ -73,7 +96,7 @@ Examples:
           const { SeedError } = await import('../../shared/errors.js');
           throw new SeedError('USAGE', `could not use --timeout ${opts.timeout}: it must be a positive number of seconds`);
         }
-        const settings = await loadSettings(ctx, { ...opts, profile: profileOf(cmd) });
+        const settings = await loadSettings(ctx, { ...opts, profile: profileOf(cmd) }, resourceUrl);
         const store = await loadStore(ctx, settings);
         const [{ login }, { createBrowser }] = await Promise.all([import('../../local/login.js'), import('../../local/browser.js')]);
         const browser = createBrowser({ command: settings.browserCommand, logger: ctx.logger });

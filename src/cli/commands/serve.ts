@@ -2,9 +2,9 @@ import { Option, type Command } from 'commander';
 import { SeedError } from '../../shared/errors.js';
 import { type CliContext, loadSettings, loadStore, profileOf } from '../context.js';
 import type { RunFn } from '../main.js';
-import { AUTH_PARAM_OPTION } from './login.js';
+import { addClientOptions, AUTH_PARAM_OPTION, type ClientOpts } from './login.js';
 
-interface ServeOpts {
+interface ServeOpts extends ClientOpts {
   upstream?: string;
   login: 'browser' | 'never';
   grant: 'authorization_code' | 'client_credentials';
@@ -36,8 +36,7 @@ export function parseHeaders(pairs: string[]): Record<string, string> {
 }
 
 export function registerServe(program: Command, ctx: CliContext, run: RunFn, version: string): void {
-  program
-    .command('serve')
+  addClientOptions(program.command('serve'))
     .description('stdio MCP server for Claude Desktop and other MCP hosts; with --upstream, a bridge to a remote MCP server')
     .option('--upstream <url>', 'remote MCP server (Streamable HTTP) to bridge to with the bearer token (env SEED_MCP_UPSTREAM)')
     .addOption(
@@ -77,6 +76,13 @@ Examples:
         }
         const headers = parseHeaders(opts.header);
         const settings = await loadSettings(ctx, { ...opts, profile: profileOf(cmd) });
+        const wait = ctx.env.SEED_MCP_SIGN_IN_WAIT;
+        const signInWaitSec = wait === undefined || wait === '' ? undefined : Number(wait);
+        if (signInWaitSec !== undefined && !(Number.isFinite(signInWaitSec) && signInWaitSec >= 0)) {
+          throw new SeedError('USAGE', `could not use SEED_MCP_SIGN_IN_WAIT=${wait}: it must be a number of seconds (0 or more)`, {
+            hint: 'unset it for the default (50 s), or set 0 to answer at once',
+          });
+        }
         const { runServe } = await import('../../local/serve/run-serve.js');
         await runServe({
           settings,
@@ -89,6 +95,7 @@ Examples:
           logger: ctx.logger,
           openStore: () => loadStore(ctx, settings),
           signal: ctx.signal,
+          ...(signInWaitSec !== undefined ? { signInWaitMs: signInWaitSec * 1000 } : {}),
         });
         return 0;
       });

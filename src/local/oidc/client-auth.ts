@@ -82,10 +82,27 @@ export async function clientAuthFor(method: TokenEndpointAuthMethod, input: Clie
     case 'private_key_jwt':
       return client.PrivateKeyJwt(await toCryptoKey(input.clientKey!));
     case 'client_secret_basic':
-      return client.ClientSecretBasic(input.clientSecret!);
+      return clientSecretBasic(input.clientSecret!);
     case 'client_secret_post':
       return client.ClientSecretPost(input.clientSecret!);
     default:
       return client.None();
   }
+}
+
+/** application/x-www-form-urlencoded as the WHATWG URL standard serializes it: `A-Z a-z 0-9 * - . _` stay as they are. */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
+}
+
+/**
+ * `client_secret_basic` (RFC 6749 §2.3.1): the id and secret form-encoded, then Base64. Not
+ * openid-client's own, which also percent-encodes `-`, `.`, `_` and `*`: servers that compare the
+ * decoded header with the registered id without form-decoding it (common, and the MCP conformance
+ * suite's) then refuse ids such as `my-client`.
+ */
+export function clientSecretBasic(secret: string): client.ClientAuth {
+  return (_as, c, _body, headers) => {
+    headers.set('authorization', `Basic ${Buffer.from(`${formEncode(c.client_id)}:${formEncode(secret)}`).toString('base64')}`);
+  };
 }

@@ -7,6 +7,8 @@ export interface ResourceDiscovery {
   resource: string;
   authorizationServers: string[];
   scopesSupported?: string[];
+  /** The `scope` of the server's 401 challenge (what it asks for first), if it gave one. */
+  challengeScope?: string;
   /** Where the metadata came from; absent when the server has none (MCP 2025-03-26 fallback). */
   metadataUrl?: string;
   /**
@@ -16,7 +18,12 @@ export interface ResourceDiscovery {
   legacy?: boolean;
 }
 
-/** Same origin and path, one trailing slash aside (the query and fragment are not compared). */
+/**
+ * Whether protected-resource metadata names the URL given: same origin, and the URL's path is the
+ * resource's path or below it, on a segment boundary (one trailing slash aside; the query and
+ * fragment are not compared). A resource at the origin covers an MCP endpoint at `/mcp`, as
+ * servers that publish only root metadata have it; another origin never matches.
+ */
 export function sameResource(given: URL, advertised: string): boolean {
   let url: URL;
   try {
@@ -25,15 +32,23 @@ export function sameResource(given: URL, advertised: string): boolean {
     return false;
   }
   const path = (u: URL) => (u.pathname.endsWith('/') ? u.pathname.slice(0, -1) : u.pathname);
-  return url.origin === given.origin && path(url) === path(given);
+  if (url.origin !== given.origin) return false;
+  const base = path(url);
+  const requested = path(given);
+  return requested === base || requested.startsWith(`${base}/`);
+}
+
+/** One auth-param of a `WWW-Authenticate: Bearer …` header (RFC 6750 §3), unquoted. */
+export function parseChallengeParam(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  const match = new RegExp(`(?:^|[\\s,])${name}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^\\s,]+))`, 'i').exec(header);
+  if (!match) return undefined;
+  return (match[1] ?? match[2])?.replace(/\\(.)/g, '$1');
 }
 
 /** Pulls `resource_metadata` out of a `WWW-Authenticate: Bearer …` header (RFC 9728 §5.1). */
 export function parseResourceMetadataParam(header: string | null): string | undefined {
-  if (!header) return undefined;
-  const match = /(?:^|[\s,])resource_metadata\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/i.exec(header);
-  if (!match) return undefined;
-  return (match[1] ?? match[2])?.replace(/\\(.)/g, '$1');
+  return parseChallengeParam(header, 'resource_metadata');
 }
 
 /** The well-known URLs in the order the MCP authorization spec gives: path-suffixed, then root. */
@@ -82,6 +97,7 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
     );
 
   const candidates: string[] = [];
+  let challengeScope: string | undefined;
   try {
     const probe = await doFetch(resourceUrl, {
       method: 'POST',
@@ -91,6 +107,8 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
       redirect: 'manual',
     });
     await probe.body?.cancel();
+    const challenge = probe.status === 401 || probe.status === 403 ? probe.headers.get('www-authenticate') : null;
+    challengeScope = parseChallengeParam(challenge, 'scope')?.trim() || undefined;
     const fromHeader = parseResourceMetadataParam(probe.headers.get('www-authenticate'));
     if (fromHeader) candidates.push(new URL(fromHeader, resourceUrl).href);
   } catch (err) {
@@ -137,6 +155,7 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
       resource: body.resource,
       authorizationServers: servers,
       scopesSupported: Array.isArray(body.scopes_supported) ? body.scopes_supported.filter((s): s is string => typeof s === 'string') : undefined,
+      ...(challengeScope ? { challengeScope } : {}),
       metadataUrl,
     };
   }
@@ -146,7 +165,7 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
     allowDefaultEndpoints(resourceUrl.origin);
     const resource = new URL(resourceUrl.href);
     resource.hash = '';
-    return { resource: resource.href, authorizationServers: [resourceUrl.origin], legacy: true };
+    return { resource: resource.href, authorizationServers: [resourceUrl.origin], legacy: true, ...(challengeScope ? { challengeScope } : {}) };
   }
   throw new SeedError('DISCOVERY_FAILED', `could not discover sign-in for ${resourceUrlText}: no protected-resource metadata found (tried ${candidates.join(', ')})`, {
     hint: 'pass --issuer (and --client-id) to sign in without discovery',

@@ -73,21 +73,32 @@ export interface DiscoverIssuerOptions {
   timeoutMs?: number;
 }
 
+/** An authorization server's metadata, found as {@link discoverServer} says. */
+export interface DiscoveredServer {
+  issuer: string;
+  metadata: client.ServerMetadata;
+  /** Plain http (loopback only): openid-client must be told. */
+  insecure: boolean;
+  /** Seconds, for openid-client's requests. */
+  timeout: number;
+}
+
 /**
- * Discovers the IdP and returns openid-client's configuration. The metadata URLs are tried in the
- * MCP spec's order ({@link authorizationServerMetadataUrls}); the metadata's `issuer` must equal
- * the configured one, one trailing slash aside (RFC 8414 §3.3), and its own spelling is used from
- * then on. The IdP must advertise PKCE S256. Plain http is accepted for loopback issuers only. The
- * client authentication is chosen from the metadata once it is known ({@link chooseAuthMethod}).
+ * Finds an authorization server's metadata. The metadata URLs are tried in the MCP spec's order
+ * ({@link authorizationServerMetadataUrls}); the metadata's `issuer` must equal the configured one,
+ * one trailing slash aside (RFC 8414 §3.3), and its own spelling is used from then on — except for
+ * a 2025-03-26 MCP server's own origin, whose metadata may name an issuer on that origin with a
+ * path. The server must advertise PKCE S256. Plain http is accepted for loopback issuers only.
  */
-export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<client.Configuration> {
-  const { issuer, clientId, profile } = options;
+export async function discoverServer(options: Omit<DiscoverIssuerOptions, 'clientId' | 'clientSecret' | 'clientKey' | 'registeredAuthMethod'>): Promise<DiscoveredServer> {
+  const { issuer, profile } = options;
   const url = new URL(issuer);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackUrl(url))) {
     throw new SeedError('CONFIG_INVALID', `could not use issuer ${issuer}: it must be https (plain http only on 127.0.0.1 or localhost)`, {
       hint: 'pass the https issuer URL from your IdP',
     });
   }
+  const legacy = options.defaultEndpoints || legacyIssuers.has(trimSlash(issuer));
   const requestOptions: client.DiscoveryRequestOptions = {
     timeout: Math.ceil((options.timeoutMs ?? 15_000) / 1000),
     ...(url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
@@ -101,7 +112,7 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
       let found: client.Configuration;
       try {
         // A URL with /.well-known/ in it is fetched as is, with no issuer check: done below.
-        found = await client.discovery(new URL(candidate), clientId, undefined, client.None(), requestOptions);
+        found = await client.discovery(new URL(candidate), 'seed-mcp', undefined, client.None(), requestOptions);
       } catch (err) {
         if (httpStatus(err) === undefined) throw err;
         lastError = err;
@@ -111,9 +122,15 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
       if (!sameIssuer(issuer, metadata.issuer)) {
         // Entra ID's multi-tenant issuers ({tenantid}) are understood by openid-client's own discovery.
         if (metadata.issuer.includes('{tenantid}')) {
-          const entra = await client.discovery(url, clientId, undefined, client.None(), requestOptions);
+          const entra = await client.discovery(url, 'seed-mcp', undefined, client.None(), requestOptions);
           const { supportsPKCE: _entraHelper, ...entraMetadata } = entra.serverMetadata();
           serverMetadata = entraMetadata;
+          break;
+        }
+        // MCP 2025-03-26: the metadata at the MCP server's origin is its authorization server's,
+        // whatever path its issuer has on that origin.
+        if (legacy && sameOrigin(metadata.issuer, url)) {
+          serverMetadata = metadata;
           break;
         }
         throw new SeedError('ISSUER_MISMATCH', `could not use issuer ${issuer}: its metadata names another issuer (${metadata.issuer}) at ${candidate}`, {
@@ -127,7 +144,7 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
     throw mapDiscoveryError(err, issuer, profile);
   }
   if (!serverMetadata) {
-    if (options.defaultEndpoints || legacyIssuers.has(trimSlash(issuer))) {
+    if (legacy) {
       serverMetadata = defaultEndpointsMetadata(url.origin);
     } else {
       const status = httpStatus(lastError);
@@ -141,23 +158,48 @@ export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<cl
       );
     }
   }
-  // Discovery needs no client authentication; the configuration then gets the method the server
-  // and the registration allow.
-  const credentials = { clientSecret: options.clientSecret, clientKey: options.clientKey, registeredMethod: options.registeredAuthMethod };
-  const method = chooseAuthMethod(credentials, serverMetadata.token_endpoint_auth_methods_supported, issuer);
-  const config = new client.Configuration(serverMetadata, clientId, undefined, await clientAuthFor(method, credentials));
-  config.timeout = requestOptions.timeout;
-  if (url.protocol === 'http:') client.allowInsecureRequests(config);
-  const metadata = config.serverMetadata();
-  if (!metadata.supportsPKCE() && !options.assumePkce) {
-    const advertised = metadata.code_challenge_methods_supported;
+  const methods = serverMetadata.code_challenge_methods_supported;
+  if (!(Array.isArray(methods) && methods.includes('S256')) && !options.assumePkce) {
     throw new SeedError(
       'PKCE_UNSUPPORTED',
-      `could not use issuer ${issuer}: it does not advertise PKCE S256 (code_challenge_methods_supported: ${advertised ? JSON.stringify(advertised) : 'absent'})`,
+      `could not use issuer ${issuer}: it does not advertise PKCE S256 (code_challenge_methods_supported: ${methods ? JSON.stringify(methods) : 'absent'})`,
       { hint: 'seed-mcp always uses PKCE S256; if your IdP supports it without saying so (Entra ID), pass --assume-pkce' },
     );
   }
+  return { issuer: serverMetadata.issuer, metadata: serverMetadata, insecure: url.protocol === 'http:', timeout: requestOptions.timeout! };
+}
+
+function sameOrigin(candidate: string, url: URL): boolean {
+  try {
+    return new URL(candidate).origin === url.origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * openid-client's configuration for a client at a discovered server, with the token endpoint
+ * authentication the credentials, the registration and the server allow ({@link chooseAuthMethod}).
+ */
+export async function configureClient(
+  server: DiscoveredServer,
+  credentials: { clientId: string; clientSecret?: string; clientKey?: ClientKey; registeredAuthMethod?: string },
+): Promise<client.Configuration> {
+  const input = { clientSecret: credentials.clientSecret, clientKey: credentials.clientKey, registeredMethod: credentials.registeredAuthMethod };
+  const method = chooseAuthMethod(input, server.metadata.token_endpoint_auth_methods_supported, server.issuer);
+  const config = new client.Configuration(server.metadata, credentials.clientId, undefined, await clientAuthFor(method, input));
+  config.timeout = server.timeout;
+  if (server.insecure) client.allowInsecureRequests(config);
   return config;
+}
+
+/**
+ * Discovers the IdP ({@link discoverServer}) and returns openid-client's configuration for the
+ * client ({@link configureClient}).
+ */
+export async function discoverIssuer(options: DiscoverIssuerOptions): Promise<client.Configuration> {
+  const server = await discoverServer(options);
+  return configureClient(server, options);
 }
 
 /** The HTTP status of a discovery answer that was not metadata, if it was one. */

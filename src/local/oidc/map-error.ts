@@ -45,6 +45,17 @@ export function mapOAuthError(err: unknown, ctx: MapContext): SeedError {
       cause: err,
     });
   }
+  // A token endpoint refusing the client's authentication answers 401 with a challenge (RFC 6749 §5.2).
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    const bodyError = (err.cause as { error?: unknown } | undefined)?.error;
+    const description = (err.cause as { error_description?: unknown } | undefined)?.error_description;
+    if (err.status === 401 || bodyError === 'invalid_client') {
+      return fromOAuthErrorCode(typeof bodyError === 'string' ? bodyError : 'invalid_client', typeof description === 'string' ? description : undefined, ctx, {
+        status: err.status,
+        cause: err,
+      });
+    }
+  }
   if (err instanceof client.ResponseBodyError || err instanceof client.AuthorizationResponseError) {
     const status = err instanceof client.ResponseBodyError ? err.status : undefined;
     return fromOAuthErrorCode(err.error, err.error_description, ctx, { status, cause: err });

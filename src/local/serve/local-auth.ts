@@ -36,7 +36,15 @@ export interface LocalAuthOptions {
   issuer?: string;
   /** The scopes the profile asks for at sign-in (`settings.scopes`): kept in every step-up. */
   requestedScopes?: string;
+  /**
+   * How long a request waits for a browser sign-in it started before answering "finish signing
+   * in, then retry" (default {@link SIGN_IN_WAIT_MS}; 0 answers at once).
+   */
+  signInWaitMs?: number;
 }
+
+/** Below the 60 s request timeout of the MCP SDK clients desktop apps use. */
+export const SIGN_IN_WAIT_MS = 50_000;
 
 /** Space-separated scope lists merged in order of first appearance, without duplicates. */
 export function scopeUnion(...lists: Array<string | undefined>): string {
@@ -88,22 +96,35 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
 
   const command = (scopes?: string) => (scopes ? `${login} --scope "${scopes}"` : login);
 
+  const waitMs = options.signInWaitMs ?? SIGN_IN_WAIT_MS;
+
   /**
-   * Starts a browser sign-in (for `scopes` instead of the profile's when given) and throws what to
-   * do: that a browser opened only when one did; otherwise the exact command to run.
+   * Starts a browser sign-in (for `scopes` instead of the profile's when given) and waits for it a
+   * while: resolves once it stored tokens. Otherwise throws what to do: that a browser opened only
+   * when one did; else the exact command to run.
    */
-  async function signIn(err: Pick<SeedError, 'message'>, scopes?: string): Promise<never> {
+  async function signIn(err: Pick<SeedError, 'message'> & { hint?: string }, scopes?: string): Promise<void> {
     const why = scopes ? 'needs a new sign-in' : 'is not signed in';
-    if (options.loginMode === 'never' || !options.starter) {
+    if (!options.starter) {
+      // No browser sign-in here (a service account, an ID-JAG profile): the error's own next step.
+      throw new ToolError(
+        `seed-mcp ${why} (profile ${profile}): ${err.message}. ${err.hint ? `To fix: ${err.hint}` : `Run \`${command(scopes)}\` in a terminal`}, then retry this request.`,
+      );
+    }
+    if (options.loginMode === 'never') {
       throw new ToolError(`seed-mcp ${why} (profile ${profile}): ${err.message}. Run \`${command(scopes)}\` in a terminal, then retry this request.`);
     }
     const started = await options.starter.start(scopes);
+    if (started === 'started' && scopes) {
+      stepUps.set(scopes, (stepUps.get(scopes) ?? 0) + 1);
+      asked = scopes;
+    }
+    if ((started === 'started' || started === 'recent') && (await options.starter.settled(waitMs))) {
+      tokens.invalidate();
+      return;
+    }
     switch (started) {
       case 'started':
-        if (scopes) {
-          stepUps.set(scopes, (stepUps.get(scopes) ?? 0) + 1);
-          asked = scopes;
-        }
         throw new ToolError(
           `Sign-in required: a browser window opened to sign in${options.issuer ? ` at ${options.issuer}` : ''} (profile ${profile})${scopes ? ` with the scopes "${scopes}"` : ''}. Finish signing in there, then retry this request.`,
         );
@@ -111,18 +132,22 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
         throw new ToolError(
           `Sign-in in progress: finish signing in in the browser window seed-mcp opened (profile ${profile}), or run \`${command(scopes)}\` in a terminal, then retry this request.`,
         );
+      case 'failed': {
+        const why = options.starter.lastFailure;
+        throw new ToolError(`seed-mcp could not sign in (profile ${profile}): ${why?.message ?? err.message}.${why?.hint ? ` To fix: ${why.hint}.` : ''} Then retry this request.`);
+      }
       case 'no-browser':
         throw new ToolError(
           `seed-mcp ${why} (profile ${profile}): ${err.message}, and no browser could be opened to sign in. Run \`${command(scopes)}\` in a terminal, then retry this request.`,
         );
       default:
         throw new ToolError(
-          `seed-mcp does not know your identity provider (profile ${profile}): run \`seed-mcp login --issuer URL --client-id ID --profile ${profile}\` once, or set SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID in this server's env, then retry.`,
+          `seed-mcp does not know where to sign in (profile ${profile}): give it the MCP server URL (\`seed-mcp serve --upstream URL\`), or run \`seed-mcp login --issuer URL --client-id ID --profile ${profile}\` once (or set SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID in this server's env), then retry.`,
         );
     }
   }
 
-  function noToken(err: SeedError, allowSignIn: boolean): Promise<never> {
+  async function noToken(err: SeedError, allowSignIn: boolean): Promise<void> {
     if (!allowSignIn) {
       throw new ToolError(
         `not signed in (profile ${profile}); the next tool call that needs your identity ${options.loginMode === 'never' || !options.starter ? `fails until you run \`${login}\`` : 'opens a browser sign-in'}`,
@@ -138,7 +163,11 @@ export function createLocalAuth(options: LocalAuthOptions): LocalAuth {
       lastAccessToken = t.accessToken;
       return t;
     } catch (err) {
-      if (isSeedError(err) && (err.code === 'NOT_SIGNED_IN' || err.code === 'INVALID_GRANT')) return noToken(err, allowSignIn);
+      if (isSeedError(err) && (err.code === 'NOT_SIGNED_IN' || err.code === 'INVALID_GRANT')) {
+        await noToken(err, allowSignIn);
+        // Signed in meanwhile: the new tokens are in the store.
+        return current(undefined, false);
+      }
       if (isSeedError(err)) throw new ToolError(`${err.message}${err.hint ? ` → ${err.hint}` : ''}`);
       throw err;
     }

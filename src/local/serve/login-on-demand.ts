@@ -15,7 +15,7 @@ export const LOGIN_COOLDOWN_MS = 3 * 60_000;
  * the cooldown ago, here or in another process, is still pending. `no-browser`: none could be
  * opened (no display, the launch failed, or the sign-in failed before it). `not-configured`: no IdP.
  */
-export type LoginStart = 'started' | 'recent' | 'no-browser' | 'not-configured';
+export type LoginStart = 'started' | 'recent' | 'no-browser' | 'not-configured' | 'failed';
 
 export interface LoginStarterOptions {
   settings: LocalSettings;
@@ -48,6 +48,13 @@ export interface LoginStarter {
    * browser launched, `no-browser` (and ends the sign-in) when it could not.
    */
   start(scopes?: string): Promise<LoginStart>;
+  /**
+   * Waits up to `timeoutMs` for the sign-in this process started: true once it stored tokens,
+   * false when it failed, timed out or none runs here.
+   */
+  settled(timeoutMs: number): Promise<boolean>;
+  /** Why the last sign-in failed before a browser opened (`failed`), with what to do. */
+  lastFailure?: { message: string; hint?: string };
 }
 
 /**
@@ -61,6 +68,8 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
   const now = options.now ?? Date.now;
   const marker = join(settings.configDir, 'locks', `${settings.profile}.login-started`);
   let running: Promise<void> | undefined;
+  let failure: { message: string; hint?: string } | undefined;
+  let succeeded: Promise<boolean> | undefined;
   let deciding: Promise<LoginStart> | undefined;
 
   async function claim(): Promise<boolean> {
@@ -77,8 +86,14 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
   }
 
   return {
+    get lastFailure() {
+      return failure;
+    },
     async start(scopes) {
-      if (!settings.issuer || !settings.clientId) return 'not-configured';
+      succeeded = running ? succeeded : undefined;
+      // Configured: an authorization server with a client (or one seed-mcp registers itself), or an MCP server to discover it from.
+      const configured = (settings.issuer && (settings.clientId || settings.discovered)) || (settings.discovered && settings.upstream);
+      if (!configured) return 'not-configured';
       if (running) return 'recent';
       if (deciding) {
         // Another call of this process is deciding: it alone may say "started".
@@ -90,7 +105,35 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
       });
       return deciding;
     },
+    async settled(timeoutMs) {
+      if (timeoutMs <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+        timer.unref?.();
+      });
+      // The sign-in runs here: its outcome. Else another process runs it: its tokens, once stored.
+      const outcome = succeeded ?? storedSince(Number((await readFile(marker, 'utf8').catch(() => '0')).trim()), timeout);
+      try {
+        return await Promise.race([outcome, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
   };
+
+  /** Resolves true once the store holds tokens obtained after `sinceMs` (polled), false when `stop` settles first. */
+  async function storedSince(sinceMs: number, stop: Promise<boolean>): Promise<boolean> {
+    if (!sinceMs) return false;
+    let stopped = false;
+    void stop.then(() => (stopped = true));
+    while (!stopped) {
+      const tokens = await options.store.get(settings.profile).catch(() => undefined);
+      if (tokens && tokens.obtainedAt * 1000 >= sinceMs - 1000) return true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return false;
+  }
 
   async function launch(scopes: string | undefined): Promise<LoginStart> {
     if (!(options.canOpenBrowser ?? (() => defaultCanOpenBrowser(settings)))()) {
@@ -98,14 +141,22 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
       return 'no-browser';
     }
     if (!(await claim())) return 'recent';
+    failure = undefined;
     const { login } = await import('../login.js');
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let settle: (opened: boolean) => void = () => {};
     const opened = new Promise<boolean>((resolve) => (settle = resolve));
+    let succeed: (ok: boolean) => void = () => {};
+    succeeded = new Promise<boolean>((resolve) => (succeed = resolve));
     const run: Promise<void> = login(
-      { settings: scopes ? { ...settings, scopes } : settings, openBrowser: true, device: false, timeoutMs: options.timeoutMs ?? 5 * 60_000 },
+      {
+        settings: scopes ? { ...settings, scopes, scopeSource: 'explicit' } : settings,
+        openBrowser: true,
+        device: false,
+        timeoutMs: options.timeoutMs ?? 5 * 60_000,
+      },
       {
         store: options.store,
         browser: options.browser(),
@@ -122,12 +173,18 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
         settle(true);
         logger.info(`signed in to ${r.issuer} as ${r.email ?? r.subject ?? 'unknown'} (profile ${r.profile})`);
         options.onSignedIn?.();
+        succeed(true);
         // Signed in: a later sign-out should be able to start a new sign-in at once.
         await unlink(marker).catch(() => {});
       })
       .catch(async (err: Error) => {
         settle(false);
-        if (!abort.signal.aborted) logger.warn(`the browser sign-in did not finish: ${redact(err.message)}`);
+        succeed(false);
+        const hint = (err as { hint?: unknown }).hint;
+        if (!abort.signal.aborted) {
+          failure = { message: redact(err.message), ...(typeof hint === 'string' ? { hint: redact(hint) } : {}) };
+          logger.warn(`the browser sign-in did not finish: ${failure.message}${failure.hint ? ` → ${failure.hint}` : ''}`);
+        }
         // No sign-in is pending any more: nobody may be told that one is.
         await unlink(marker).catch(() => {});
       })
@@ -138,8 +195,10 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
     running = run;
     if (await opened) return 'started';
     // No browser: end the sign-in (its loopback port) and answer with the command to run instead.
+    // A sign-in that failed before any browser could open (discovery, registration) says why.
+    const failedEarly = failure !== undefined;
     abort.abort();
     await run;
-    return 'no-browser';
+    return failedEarly ? 'failed' : 'no-browser';
   }
 }

@@ -24,6 +24,8 @@ export interface ServeOptions {
   openStore: () => Promise<TokenStore>;
   signal: AbortSignal;
   onRefresh?: TokenSourceDeps['onRefresh'];
+  /** How long a request waits for a browser sign-in it started (default: local-auth's). */
+  signInWaitMs?: number;
   onToolCall?: (tool: string, status: 'success' | 'error', seconds: number) => void;
   onUpstreamError?: (kind: 'unreachable' | 'auth' | 'protocol') => void;
 }
@@ -43,7 +45,11 @@ export async function runServe(options: ServeOptions): Promise<void> {
 
   let tokens: TokenSource;
   let starter: ReturnType<typeof createLoginStarter> | undefined;
-  if (options.grant === 'client_credentials') {
+  if (settings.enterprise) {
+    // Enterprise-managed authorization: an ID token exchanged for an ID-JAG, no browser.
+    const { createEnterpriseSource } = await import('../enterprise.js');
+    tokens = createEnterpriseSource(settings, { store, logger, onRefresh: options.onRefresh });
+  } else if (options.grant === 'client_credentials') {
     const { createClientCredentialsSource } = await import('../client-credentials.js');
     tokens = createClientCredentialsSource(settings, { onRefresh: options.onRefresh });
   } else {
@@ -65,7 +71,9 @@ export async function runServe(options: ServeOptions): Promise<void> {
     starter,
     logger,
     issuer: settings.issuer,
-    requestedScopes: settings.scopes,
+    // Scopes chosen per server at sign-in (discovered, none given) are known from the tokens held.
+    requestedScopes: settings.discovered && settings.scopeSource === 'default' ? undefined : settings.scopes,
+    signInWaitMs: options.signInWaitMs,
   });
   const info = { name: 'seed-mcp', version: options.version };
   const upstream = settings.upstream

@@ -29,6 +29,22 @@ describe('config claude', () => {
     });
   });
 
+  it('with nothing but the upstream URL, the entry is `serve --upstream URL` under the profile named after its host, and no note', async () => {
+    const dir = newDir();
+    const r = await runCli(['config', 'claude', '--upstream', 'https://mcp.example.com/mcp'], { SEED_MCP_CONFIG_DIR: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({
+      mcpServers: {
+        'seed-mcp-mcp.example.com': {
+          command: process.execPath,
+          args: [realpathSync(BIN), 'serve', '--upstream', 'https://mcp.example.com/mcp'],
+          env: { SEED_MCP_PROFILE: 'mcp.example.com' },
+        },
+      },
+    });
+  });
+
   it('--install merges into an existing config, keeping other servers and a backup', async () => {
     const dir = newDir();
     const file = join(dir, 'Claude', 'claude_desktop_config.json');

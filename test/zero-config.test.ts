@@ -145,6 +145,35 @@ describe('serve --upstream URL with nothing else', () => {
     expect(launches(log)).toBe(1);
   });
 
+  it('login URL shares it: registers on the first sign-in, reuses the registration on the next', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const first = await runCli(['login', upstream.url, '--json'], env(t.dir));
+    expect(first.code, first.stderr).toBe(0);
+    const r1 = JSON.parse(first.stdout);
+    expect(r1).toMatchObject({ profile: hostProfile(upstream.url), issuer: idp.issuer, clientSource: 'registered', resource: upstream.url });
+    const second = await runCli(['login', upstream.url, '--json'], env(t.dir));
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ clientSource: 'registration-reused' });
+    const servers = JSON.parse(readFileSync(join(t.dir, 'registrations.json'), 'utf8')).servers;
+    expect(Object.keys(servers)).toEqual([idp.issuer]);
+    expect(launches(join(t.dir, 'browser.log'))).toBe(2);
+
+    // The server forgot the registration (restarted, expired): the next sign-in finds out before
+    // the browser opens, registers again, and goes on.
+    const file = join(t.dir, 'registrations.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    saved.servers[idp.issuer].clientId = 'forgotten-by-the-server';
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(file, JSON.stringify(saved), { mode: 0o600 });
+    const third = await runCli(['login', upstream.url, '--json'], env(t.dir));
+    expect(third.code, third.stderr).toBe(0);
+    expect(JSON.parse(third.stdout)).toMatchObject({ clientSource: 'registered' });
+    expect(third.stderr).toContain('no longer knows seed-mcp');
+    expect(JSON.parse(readFileSync(file, 'utf8')).servers[idp.issuer].clientId).not.toBe('forgotten-by-the-server');
+    expect(launches(join(t.dir, 'browser.log'))).toBe(3);
+  });
+
   it('an authorization server with neither registration nor a client id: one clear error naming what to register', async () => {
     const t = tempDir();
     cleanups.push(t.cleanup);

@@ -246,8 +246,7 @@ async function browserFlow(server: DiscoveredServer, input: LoginInput, deps: Lo
   });
   loopback ??= await startLoopback({ ...loopbackOptions, port: settings.port });
   try {
-    let chosen: ChosenClient;
-    if (needsRegistration && (!saved || !saved.redirectUris.includes(loopback.redirectUri))) {
+    const register = async (): Promise<ChosenClient> => {
       const endpoint = server.metadata.registration_endpoint;
       if (!endpoint) throw noClientError(settings, server);
       const grants = server.metadata.grant_types_supported;
@@ -260,41 +259,45 @@ async function browserFlow(server: DiscoveredServer, input: LoginInput, deps: Lo
       });
       await saveRegistration(settings.configDir, saved);
       deps.logger.debug(`registered seed-mcp at ${server.issuer} (dynamic client registration)`);
-      chosen = { clientId: saved.clientId, clientSecret: saved.clientSecret, registeredAuthMethod: saved.tokenEndpointAuthMethod, source: 'registered' };
-    } else {
-      chosen = await chooseClient(settings, server, saved);
-    }
-    const config = await configureClient(server, chosen);
-    // Verify the ID token's signature against the issuer's JWKS, not only its claims.
-    client.enableNonRepudiationChecks(config);
-    const prompt = promptFor(settings);
-    const url = client.buildAuthorizationUrl(config, {
-      // First, so that nothing below can be overridden (settings refuse reserved names anyway).
-      ...settings.authParams,
-      redirect_uri: loopback.redirectUri,
-      ...(settings.scopes ? { scope: settings.scopes } : {}),
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      state,
-      ...(nonce ? { nonce } : {}),
-      ...(prompt ? { prompt } : {}),
-      ...resourceParams,
-    });
-    // A client id given by hand, or a registration not used yet by this process, is asked about
-    // before the browser opens: an unknown one is then reported here, not on a page the CLI never sees.
-    if (chosen.source === 'given' || (chosen.source === 'registration-reused' && !provenClients.has(`${server.issuer} ${chosen.clientId}`))) {
-      try {
-        await preflight(url, loopback.redirectUri, { ...settings, clientId: chosen.clientId });
-      } catch (err) {
-        if (chosen.source === 'registration-reused' && err instanceof SeedError && err.code === 'INVALID_CLIENT') {
-          // The server forgot the registration (restarted, expired): the next sign-in registers again.
-          await forgetRegistration(settings.configDir, server.issuer, chosen.clientId);
-          throw new SeedError('INVALID_CLIENT', `could not sign in: ${server.issuer} no longer knows seed-mcp's registration (client id "${chosen.clientId}"); it was forgotten`, {
-            hint: 'retry: seed-mcp registers again on the next sign-in',
-          });
+      return { clientId: saved.clientId, clientSecret: saved.clientSecret, registeredAuthMethod: saved.tokenEndpointAuthMethod, source: 'registered' };
+    };
+    let chosen = needsRegistration && (!saved || !saved.redirectUris.includes(loopback.redirectUri)) ? await register() : await chooseClient(settings, server, saved);
+    let config: client.Configuration;
+    let url: URL;
+    for (let attempt = 0; ; attempt++) {
+      config = await configureClient(server, chosen);
+      // Verify the ID token's signature against the issuer's JWKS, not only its claims.
+      client.enableNonRepudiationChecks(config);
+      const prompt = promptFor(settings);
+      url = client.buildAuthorizationUrl(config, {
+        // First, so that nothing below can be overridden (settings refuse reserved names anyway).
+        ...settings.authParams,
+        redirect_uri: loopback.redirectUri,
+        ...(settings.scopes ? { scope: settings.scopes } : {}),
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        state,
+        ...(nonce ? { nonce } : {}),
+        ...(prompt ? { prompt } : {}),
+        ...resourceParams,
+      });
+      // A client id given by hand, or a registration not used yet by this process, is asked about
+      // before the browser opens: an unknown one is then reported here, not on a page the CLI never sees.
+      if (chosen.source === 'given' || (chosen.source === 'registration-reused' && !provenClients.has(`${server.issuer} ${chosen.clientId}`))) {
+        try {
+          await preflight(url, loopback.redirectUri, { ...settings, clientId: chosen.clientId });
+        } catch (err) {
+          if (attempt === 0 && chosen.source === 'registration-reused' && err instanceof SeedError && err.code === 'INVALID_CLIENT') {
+            // The server forgot the registration (restarted, expired): register again, once.
+            deps.logger.info(`${server.issuer} no longer knows seed-mcp's registration; registering again`);
+            await forgetRegistration(settings.configDir, server.issuer, chosen.clientId);
+            chosen = await register();
+            continue;
+          }
+          throw err;
         }
-        throw err;
       }
+      break;
     }
     let opened: boolean | undefined;
     if (input.openBrowser) opened = await deps.browser.open(url.href);

@@ -43,7 +43,9 @@ function registerHost(config: Command, host: HostSpec, ctx: CliContext, run: Run
         const { serveEntry, isTransientInstall } = await import('../../local/host-config/entry.js');
         const { installEntry, printEntry } = await import('../../local/host-config/install.js');
         const { name, entry } = serveEntry(settings);
-        if (!settings.issuer || !settings.clientId) {
+        // Zero configuration: serve finds the authorization server from the upstream and registers itself.
+        const zeroConfig = settings.discovered && settings.upstream !== undefined;
+        if (!zeroConfig && (!settings.issuer || !settings.clientId)) {
           ctx.stderr.write(
             `note: profile ${settings.profile} has no ${!settings.issuer ? 'issuer' : 'client id'} yet; run \`seed-mcp login --profile ${settings.profile} …\` first, or add SEED_MCP_ISSUER and SEED_MCP_CLIENT_ID to the env below\n`,
           );

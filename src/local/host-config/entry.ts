@@ -58,11 +58,16 @@ export function serverName(profile: string): string {
 export function serveEntry(settings: LocalSettings, run: Launcher = launcher()): { name: string; entry: HostEntry } {
   const env: Record<string, string> = {};
   if (settings.profile !== 'default') env.SEED_MCP_PROFILE = settings.profile;
-  if (settings.issuer) env.SEED_MCP_ISSUER = settings.issuer;
+  // A discovered authorization server is found again from the upstream: the entry pins nothing of it.
+  const discovered = settings.discovered && settings.upstream !== undefined;
+  if (settings.issuer && !discovered) env.SEED_MCP_ISSUER = settings.issuer;
   if (settings.clientId) env.SEED_MCP_CLIENT_ID = settings.clientId;
   if (settings.clientSecretFile) env.SEED_MCP_CLIENT_SECRET_FILE = settings.clientSecretFile;
-  if (settings.scopes !== DEFAULT_SCOPES) env.SEED_MCP_SCOPES = settings.scopes;
-  if (settings.resource) env.SEED_MCP_RESOURCE = settings.resource;
+  if (settings.clientKeyFile) env.SEED_MCP_CLIENT_KEY_FILE = settings.clientKeyFile;
+  if (settings.clientMetadataUrl) env.SEED_MCP_CLIENT_METADATA_URL = settings.clientMetadataUrl;
+  if (settings.scopeSource === 'explicit' && settings.scopes !== DEFAULT_SCOPES) env.SEED_MCP_SCOPES = settings.scopes;
+  if (settings.resource && !discovered) env.SEED_MCP_RESOURCE = settings.resource;
+  if (discovered) return { name: serverName(settings.profile), entry: { command: run.node, args: [run.script, 'serve', '--upstream', settings.upstream!], env } };
   if (settings.upstream) env.SEED_MCP_UPSTREAM = settings.upstream;
   return { name: serverName(settings.profile), entry: { command: run.node, args: [run.script, 'serve'], env } };
 }

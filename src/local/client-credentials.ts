@@ -4,9 +4,9 @@ import { discoverFromResource } from './oidc/discover-resource.js';
 import { discoverIssuer } from './oidc/issuer.js';
 import { mapOAuthError } from './oidc/map-error.js';
 import { DEFAULT_SCOPES, type LocalSettings } from './settings.js';
-import { REFRESH_MARGIN_SEC, type TokenSource, type TokenSourceDeps } from './token-source.js';
+import { mintedTokenSource, type TokenSource, type TokenSourceDeps } from './token-source.js';
 import type { StoredTokens } from './token-store/types.js';
-import { secondsLeft, toStoredTokens } from './tokens.js';
+import { toStoredTokens } from './tokens.js';
 
 /**
  * A service account's tokens (OAuth client credentials grant): minted with the client secret or
@@ -31,8 +31,6 @@ export function createClientCredentialsSource(settings: LocalSettings, deps: Pic
   let issuer = settings.issuer;
   let resource = settings.resource;
   const nowSec = () => Math.floor((deps.now?.() ?? Date.now()) / 1000);
-  let cached: StoredTokens | undefined;
-  let inflight: Promise<StoredTokens> | undefined;
   let config: Promise<client.Configuration> | undefined;
   // The browser-login scopes mean nothing to a service account: send none unless configured.
   const scope = settings.scopes === DEFAULT_SCOPES ? undefined : settings.scopes;
@@ -50,10 +48,10 @@ export function createClientCredentialsSource(settings: LocalSettings, deps: Pic
         ...(scope ? { scope } : {}),
         ...(resource ? { resource } : {}),
       });
-      cached = toStoredTokens(res, { issuer, clientId: clientId!, requestedScope: scope ?? '', resource, nowSec: nowSec() });
-      cached.subject ??= clientId;
+      const minted = toStoredTokens(res, { issuer, clientId: clientId!, requestedScope: scope ?? '', resource, nowSec: nowSec() });
+      minted.subject ??= clientId;
       deps.onRefresh?.({ type, result: 'success', seconds: (performance.now() - started) / 1000 });
-      return cached;
+      return minted;
     } catch (err) {
       config = undefined;
       deps.onRefresh?.({ type, result: 'failure', seconds: (performance.now() - started) / 1000 });
@@ -61,17 +59,5 @@ export function createClientCredentialsSource(settings: LocalSettings, deps: Pic
     }
   }
 
-  return {
-    async get(options = {}) {
-      const fresh = cached && secondsLeft(cached, nowSec()) > REFRESH_MARGIN_SEC && cached.accessToken !== options.rejected;
-      if (fresh) return cached!;
-      inflight ??= mint(options.rejected ? 'reactive' : 'proactive').finally(() => {
-        inflight = undefined;
-      });
-      return inflight;
-    },
-    invalidate() {
-      cached = undefined;
-    },
-  };
+  return mintedTokenSource(mint, nowSec);
 }

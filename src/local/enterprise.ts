@@ -6,9 +6,8 @@ import { redact } from '../shared/redact.js';
 import { decodeJwtClaims } from './jwt-claims.js';
 import type { ClientKey } from './oidc/client-auth.js';
 import type { LocalSettings } from './settings.js';
-import { REFRESH_MARGIN_SEC, type RefreshKind, type TokenSource, type TokenSourceDeps } from './token-source.js';
+import { mintedTokenSource, type RefreshKind, type TokenSource, type TokenSourceDeps } from './token-source.js';
 import type { StoredTokens, TokenStore } from './token-store/types.js';
-import { secondsLeft } from './tokens.js';
 
 export interface EnterpriseSourceDeps extends Pick<TokenSourceDeps, 'now' | 'onRefresh'> {
   store: TokenStore;
@@ -101,8 +100,6 @@ export function createEnterpriseSource(settings: LocalSettings, deps: Enterprise
   const nowSec = () => Math.floor((deps.now?.() ?? Date.now()) / 1000);
   const scope = settings.scopeSource === 'explicit' ? settings.scopes : undefined;
   let target: Target | undefined;
-  let cached: StoredTokens | undefined;
-  let inflight: Promise<StoredTokens> | undefined;
   // openid-client configurations, kept while they work (a failure discovers again).
   const configs = new Map<string, Promise<client.Configuration>>();
 
@@ -329,7 +326,7 @@ export function createEnterpriseSource(settings: LocalSettings, deps: Enterprise
       const tokens = toStoredTokens(res, { issuer: t.issuer, clientId: clientId!, requestedScope: scope ?? '', resource: t.resource, nowSec: nowSec() });
       // Who it is: the ID token's subject (signed by the IdP and accepted by both servers; decoded for display only).
       const { sub, email, name } = subject.claims;
-      cached = {
+      const minted: StoredTokens = {
         ...tokens,
         subject: str(sub) ?? str(email) ?? tokens.subject,
         email: str(email) ?? tokens.email,
@@ -338,7 +335,7 @@ export function createEnterpriseSource(settings: LocalSettings, deps: Enterprise
       };
       deps.onRefresh?.({ type, result: 'success', seconds: (performance.now() - started) / 1000 });
       deps.logger.debug('enterprise-managed token obtained (ID-JAG)', { profile, type, idp: subject.idpIssuer, authorizationServer: t.issuer });
-      return cached;
+      return minted;
     } catch (err) {
       deps.onRefresh?.({ type, result: 'failure', seconds: (performance.now() - started) / 1000 });
       if (err instanceof SeedError) throw err;
@@ -346,17 +343,5 @@ export function createEnterpriseSource(settings: LocalSettings, deps: Enterprise
     }
   }
 
-  return {
-    async get(options = {}) {
-      const fresh = cached && secondsLeft(cached, nowSec()) > REFRESH_MARGIN_SEC && cached.accessToken !== options.rejected;
-      if (fresh) return cached!;
-      inflight ??= mint(options.rejected ? 'reactive' : 'proactive').finally(() => {
-        inflight = undefined;
-      });
-      return inflight;
-    },
-    invalidate() {
-      cached = undefined;
-    },
-  };
+  return mintedTokenSource(mint, nowSec);
 }

@@ -2,8 +2,21 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SeedError } from '../shared/errors.js';
 
+/** The MCP authorization client's settings a flag, the env and a profile may each give. */
+export interface ClientFields {
+  /** A client ID metadata document URL (`--client-metadata-url`). */
+  clientMetadataUrl?: string;
+  /** Enterprise-managed authorization (ID-JAG): a profile signed in to the company IdP. */
+  idpProfile?: string;
+  /** Enterprise-managed authorization: a file holding a workload's OIDC ID token. */
+  idTokenFile?: string;
+  idpIssuer?: string;
+  idpClientId?: string;
+  idpClientSecretFile?: string;
+}
+
 /** What `login` remembers about a profile (never a secret: the client secret stays in its file). */
-export interface ProfileConfig {
+export interface ProfileConfig extends ClientFields {
   issuer?: string;
   clientId?: string;
   clientSecretFile?: string;
@@ -22,14 +35,6 @@ export interface ProfileConfig {
   discovered?: boolean;
   /** A 2025-03-26 MCP server without metadata: its default `/authorize`, `/token`, `/register`. */
   defaultEndpoints?: boolean;
-  /** A client ID metadata document URL (`--client-metadata-url`). */
-  clientMetadataUrl?: string;
-  /** Enterprise-managed authorization (ID-JAG). */
-  idpProfile?: string;
-  idTokenFile?: string;
-  idpIssuer?: string;
-  idpClientId?: string;
-  idpClientSecretFile?: string;
 }
 
 const FIELDS: Record<keyof ProfileConfig, 'string' | 'boolean' | 'strings'> = {

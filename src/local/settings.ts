@@ -3,12 +3,12 @@ import { resolve } from 'node:path';
 import { SeedError } from '../shared/errors.js';
 import { readClientKey, type ClientKey } from './oidc/client-auth.js';
 import { configDir, PROFILE_RE } from './paths.js';
-import type { ProfileConfig } from './profile-config.js';
+import type { ClientFields, ProfileConfig } from './profile-config.js';
 
 export const DEFAULT_SCOPES = 'openid profile email offline_access';
 
 /** Flags as the CLI parsed them; every one optional. */
-export interface LocalFlags {
+export interface LocalFlags extends ClientFields {
   profile?: string;
   issuer?: string;
   clientId?: string;
@@ -25,15 +25,6 @@ export interface LocalFlags {
   upstream?: string;
   assumePkce?: boolean;
   prompt?: string;
-  /** A client ID metadata document URL (`--client-metadata-url`). */
-  clientMetadataUrl?: string;
-  /** Enterprise-managed authorization (ID-JAG): a profile signed in to the company IdP. */
-  idpProfile?: string;
-  /** Enterprise-managed authorization: a file holding a workload's OIDC ID token. */
-  idTokenFile?: string;
-  idpIssuer?: string;
-  idpClientId?: string;
-  idpClientSecretFile?: string;
 }
 
 /** The effective local-mode settings: flags win over env, env over the profile's config file. */

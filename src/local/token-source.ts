@@ -124,3 +124,27 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
     },
   };
 }
+
+/**
+ * A token source for tokens that are minted, not refreshed (client credentials, an ID-JAG): the
+ * set is kept in memory and minted again before expiry or after a 401 to it (`rejected`);
+ * concurrent callers share one mint. `mint` says whether it was ahead of expiry or after a 401.
+ */
+export function mintedTokenSource(mint: (type: RefreshKind) => Promise<StoredTokens>, nowSec: () => number): TokenSource {
+  let cached: StoredTokens | undefined;
+  let inflight: Promise<StoredTokens> | undefined;
+  return {
+    async get(options = {}) {
+      if (cached && secondsLeft(cached, nowSec()) > REFRESH_MARGIN_SEC && cached.accessToken !== options.rejected) return cached;
+      inflight ??= mint(options.rejected ? 'reactive' : 'proactive')
+        .then((tokens) => (cached = tokens))
+        .finally(() => {
+          inflight = undefined;
+        });
+      return inflight;
+    },
+    invalidate() {
+      cached = undefined;
+    },
+  };
+}

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { LoginProgress, LoginResult } from '../../local/login.js';
+import type { ClientFields } from '../../local/profile-config.js';
 import { type CliContext, formatExpiry, interactive, loadSettings, loadStore, profileOf, who, writeJson } from '../context.js';
 import type { RunFn } from '../main.js';
 
@@ -26,14 +27,7 @@ export function addClientOptions(cmd: Command): Command {
 }
 
 /** The client options as commander parses them. */
-export interface ClientOpts {
-  clientMetadataUrl?: string;
-  idpProfile?: string;
-  idTokenFile?: string;
-  idpIssuer?: string;
-  idpClientId?: string;
-  idpClientSecretFile?: string;
-}
+export type ClientOpts = ClientFields;
 
 interface LoginOpts extends ClientOpts {
   issuer?: string;

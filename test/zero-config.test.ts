@@ -174,6 +174,16 @@ describe('serve --upstream URL with nothing else', () => {
     expect(launches(join(t.dir, 'browser.log'))).toBe(3);
   });
 
+  it('login URL --device with no client id says what to do instead (exit 2), before any request for a code', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const r = await runCli(['login', upstream.url, '--device'], env(t.dir));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('needs a client id registered for the device flow');
+    expect(r.stderr).toContain('sign in without --device');
+    expect(existsSync(join(t.dir, 'registrations.json'))).toBe(false);
+  });
+
   it('an authorization server with neither registration nor a client id: one clear error naming what to register', async () => {
     const t = tempDir();
     cleanups.push(t.cleanup);

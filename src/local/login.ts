@@ -120,6 +120,11 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
   let chosen: ChosenClient;
   try {
     if (input.device) {
+      if (!settings.clientId && server.metadata.registration_endpoint) {
+        throw new SeedError('USAGE', `could not start the device flow at ${server.issuer}: it needs a client id registered for the device flow`, {
+          hint: 'pass --client-id with a client allowed the device grant, or sign in without --device: the browser sign-in registers seed-mcp by itself (over SSH: --no-browser --port N with `ssh -L N:127.0.0.1:N`)',
+        });
+      }
       chosen = await chooseClient(effective, server, undefined);
       const config = await configureClient(server, chosen);
       client.enableNonRepudiationChecks(config);

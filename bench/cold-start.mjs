@@ -1,9 +1,15 @@
 // Cold start: spawn → `initialize` answered, median of 20 (after one warm-up run), and the
 // process's peak RSS at that moment (VmHWM), side by side in one run with mcp-remote bridging to
 // the same local upstream and with a dependency-free stdio answerer (Node's own floor).
+// BENCH_BASELINE_ROOT (a built checkout of another commit) adds that build's `serve --upstream`.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BIN, MCP_REMOTE, stats } from './fixtures.mjs';
+
+/** The goals of issue #12: at most this much over Node's own start-up, and a peak RSS under this. */
+export const GOALS = { overFloorMs: 60, rssMb: 60 };
 
 const INIT =
   JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) + '\n';
@@ -43,16 +49,30 @@ async function once(args, env) {
 
 /** Runs every contender `runs` times, interleaved so that machine noise hits all alike. */
 export async function coldStart({ upstream, env, token }, runs = 20) {
+  // Each build its own code cache dir: two builds sharing one would evict each other's cache.
+  const cacheDir = () => mkdtempSync(join(tmpdir(), 'seed-mcp-bench-cache-'));
+  const baseline = process.env.BENCH_BASELINE_ROOT;
   const contenders = [
     { name: 'node floor (no deps)', args: ['-e', FLOOR], env },
-    { name: 'seed-mcp serve --upstream', args: [BIN, 'serve', '--upstream', upstream.url], env },
+    { name: 'seed-mcp serve --upstream', args: [BIN, 'serve', '--upstream', upstream.url], env: { ...env, SEED_MCP_CACHE_DIR: cacheDir() } },
     { name: 'seed-mcp serve (no code cache)', args: [BIN, 'serve', '--upstream', upstream.url], env: { ...env, SEED_MCP_NO_COMPILE_CACHE: '1' } },
+    ...(baseline
+      ? [
+          {
+            name: 'baseline build: serve --upstream',
+            args: [join(baseline, 'bin/seed-mcp.js'), 'serve', '--upstream', upstream.url],
+            env: { ...env, SEED_MCP_CACHE_DIR: cacheDir() },
+          },
+        ]
+      : []),
     { name: 'mcp-remote', args: [MCP_REMOTE, upstream.url, '--allow-http', '--header', `Authorization: Bearer ${token}`], env },
   ];
   const results = new Map(contenders.map((c) => [c.name, { ms: [], rss: [] }]));
-  for (const c of contenders) await once(c.args, c.env); // warm-up: OS file cache, V8 code cache
+  // Warm-up: OS file cache, V8 code cache (written when the process exits).
+  for (let i = 0; i < 2; i++) for (const c of contenders) await once(c.args, c.env);
   for (let i = 0; i < runs; i++) {
-    for (const c of contenders) {
+    // Each round in another order, so that no contender always runs right after the same one.
+    for (const c of contenders.map((_, j) => contenders[(i + j) % contenders.length])) {
       const r = await once(c.args, c.env);
       results.get(c.name).ms.push(r.ms);
       results.get(c.name).rss.push(r.rss);

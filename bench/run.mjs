@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark, each contender side by side with its baseline in one run.
 // Prints a Markdown table per benchmark (paste into BENCHMARKS.md with the machine and date).
 import { bridgeOverhead } from './bridge-overhead.mjs';
-import { coldStart } from './cold-start.mjs';
+import { coldStart, GOALS } from './cold-start.mjs';
 import { cloudThroughput } from './cloud-throughput.mjs';
 import { machine, setUp } from './fixtures.mjs';
 import { tokenValidation } from './token-validation.mjs';
@@ -18,8 +18,16 @@ try {
     for (const r of rows) console.log(`| ${r.name} | ${fmt(r.time.median)} | ${fmt(r.time.p90)} | ${fmt(r.time.min)} | ${fmt(r.overFloor.median)} | ${fmt(r.rss.median)} |`);
     const seed = rows.find((r) => r.name === 'seed-mcp serve --upstream');
     const remote = rows.find((r) => r.name === 'mcp-remote');
+    const floor = rows[0];
     console.log(
       `\nseed-mcp / mcp-remote: ${fmt((seed.time.median / remote.time.median) * 100, 0)} % of the time, ${fmt((seed.rss.median / remote.rss.median) * 100, 0)} % of the memory\n`,
+    );
+    const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
+    console.log(
+      `goal, cold start ≤ Node floor + ${GOALS.overFloorMs} ms: ${verdict(seed.overFloor.median <= GOALS.overFloorMs)} — ${fmt(seed.overFloor.median)} ms over the floor (median of the rounds' pairs; p90 ${fmt(seed.overFloor.p90)} ms; floor median ${fmt(floor.time.median)} ms)`,
+    );
+    console.log(
+      `goal, peak RSS < ${GOALS.rssMb} MB: ${verdict(seed.rss.median < GOALS.rssMb)} — ${fmt(seed.rss.median)} MB (median VmHWM; max ${fmt(seed.rss.max)} MB; Node floor ${fmt(floor.rss.median)} MB)\n`,
     );
   }
   if (!only || only === 'bridge') {

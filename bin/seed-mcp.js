@@ -1,18 +1,31 @@
 #!/usr/bin/env node
-// Loads dist/cli.cjs through a V8 code cache, so that a desktop app spawning `seed-mcp serve`
-// waits for neither parsing nor compiling the bundle after the first run. The cache lives in the
-// user's own cache dir (0700), is keyed by the bundle, Node version and architecture, and is only
-// ever a speed-up: any problem with it falls back to a plain load. SEED_MCP_NO_COMPILE_CACHE=1
-// turns it off.
-import Module, { createRequire } from 'node:module';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+// Loads dist/cli.cjs (for `serve`, dist/serve.cjs: see scripts/build.mjs) through a V8 code
+// cache, so that a desktop app spawning `seed-mcp serve` waits for neither parsing nor compiling
+// the bundle after the first run. The cache lives in the user's own cache dir (0700), is keyed by
+// the bundle, Node version and architecture, and is only ever a speed-up: any problem with it
+// falls back to a plain load. SEED_MCP_NO_COMPILE_CACHE=1 turns it off.
+//
+// CommonJS (bin/package.json says so): an ES-module entry would start Node's ES-module loader
+// first, 1.5 MB and a few ms before anything of ours runs.
+'use strict';
+const Module = require('node:module');
+const { createRequire } = Module;
+const { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { homedir } = require('node:os');
+const { basename, dirname, join } = require('node:path');
+const v8 = require('node:v8');
+const vm = require('node:vm');
 
-const file = fileURLToPath(new URL('../dist/cli.cjs', import.meta.url));
-const require = createRequire(file);
+// `serve` (a bare `seed-mcp` with a pipe on stdin is `serve` too) has a bundle of its own, without
+// the other commands; AUTH_MODE=cloud turns `serve` into the cloud server, which only the full one has.
+const serve = (process.argv[2] === 'serve' || (process.argv.length === 2 && !process.stdin.isTTY)) && process.env.AUTH_MODE !== 'cloud';
+const file = join(__dirname, '..', 'dist', serve ? 'serve.cjs' : 'cli.cjs');
+// The MCP SDK builds its schemas at start-up, and most of what it allocates lives on: V8 would
+// grow the young generation from 2 MB to 8 MB on the way, 5 MB of resident memory that a stdio
+// server answering one host never needs again. Keep it at its initial size (measured
+// in BENCHMARKS.md, issue #12). The heap limits are set before this runs; the growth factor is read
+// at each growth. Not for the other commands: `cloud` serves many clients.
+if (serve) v8.setFlagsFromString('--semi-space-growth-factor=1');
 // The bundle's import() of ES-module dependencies (ink, open…) comes here: see scripts/build.mjs.
 globalThis.__seedImport = (specifier) => import(specifier);
 
@@ -31,13 +44,13 @@ function cacheDir(env) {
   return join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'seed-mcp');
 }
 
-function load() {
+/** Loads a CommonJS bundle through its own code cache (`kind` names it) and returns its exports. */
+function load(file, kind) {
+  const requireBundle = createRequire(file);
   const loader = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-  if (process.env.SEED_MCP_NO_COMPILE_CACHE || !loader) return { cli: require(file) };
+  if (process.env.SEED_MCP_NO_COMPILE_CACHE || !loader) return requireBundle(file);
   const source = readFileSync(file, 'utf8');
   const info = statSync(file);
-  // serve and the other commands compile different functions: one cache each.
-  const kind = process.argv[2] === 'serve' || (process.argv.length === 2 && !process.stdin.isTTY) ? 'serve' : 'cli';
   const dir = cacheDir(process.env);
   const cacheFile = join(dir, `${kind}-${info.size}-${Math.floor(info.mtimeMs)}-${process.version}-${process.arch}.v8cache`);
   let cachedData;
@@ -49,7 +62,7 @@ function load() {
   }
   const script = new vm.Script(Module.wrap(source), { filename: file, cachedData, importModuleDynamically: loader });
   const module = { exports: {} };
-  script.runInThisContext().call(module.exports, module.exports, require, module, file, dirname(file));
+  script.runInThisContext().call(module.exports, module.exports, requireBundle, module, file, dirname(file));
   if (!cachedData || script.cachedDataRejected) {
     let written = false;
     const save = () => {
@@ -72,10 +85,13 @@ function load() {
     setTimeout(save, 1500).unref();
     process.once('exit', save);
   }
-  return { cli: module.exports };
+  return module.exports;
 }
 
-const { cli } = load();
+// serve and the other commands run different bundles: one cache each. The serve bundle loads
+// dist/mcp-client.cjs (the bridge's MCP client) on its first upstream call through this too.
+globalThis.__seedLoadBundle = (path) => load(path, basename(path, '.cjs'));
+const cli = load(file, serve ? 'serve' : 'cli');
 cli.main(process.argv).then((code) => {
   process.exitCode = code;
 });

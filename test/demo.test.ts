@@ -305,12 +305,11 @@ describe('seed-mcp demo', () => {
   it('`config claude --profile demo` and `demo --print-claude-config` name the profile and the upstream', async () => {
     const config = await cli(['config', 'claude', '--profile', 'demo']);
     expect(config.code, config.stderr).toBe(0);
-    expect(JSON.parse(config.stdout).mcpServers['seed-mcp-demo'].env).toMatchObject({
-      SEED_MCP_PROFILE: 'demo',
-      SEED_MCP_UPSTREAM: mcpUrl,
-      SEED_MCP_ISSUER: issuer,
-      SEED_MCP_CLIENT_ID: 'seed-mcp-demo',
-    });
+    // The demo profile found its IdP from the MCP server: the entry is `serve --upstream URL`, the IdP found again at each start.
+    const entry = JSON.parse(config.stdout).mcpServers['seed-mcp-demo'];
+    expect(entry.args).toEqual([realpathSync(BIN), 'serve', '--upstream', mcpUrl]);
+    expect(entry.env).toMatchObject({ SEED_MCP_PROFILE: 'demo', SEED_MCP_CLIENT_ID: 'seed-mcp-demo' });
+    expect(entry.env.SEED_MCP_ISSUER).toBeUndefined();
 
     // While the demo holds its ports: it starts nothing.
     const printedConfig = await cli(['demo', '--port', String(mcpPort), '--idp-port', String(idpPort), '--print-claude-config']);

@@ -1,8 +1,6 @@
-import { Command, CommanderError, Option } from 'commander';
-import { isSeedError, SeedError, ExitCode } from '../shared/errors.js';
-import { redact } from '../shared/redact.js';
-import { applyProxyFromEnv } from '../shared/proxy.js';
-import { createContext, type CliContext } from './context.js';
+import type { Command } from 'commander';
+import type { CliContext } from './context.js';
+import { createProgram, runMain, VERSION } from './program.js';
 import { registerLogin } from './commands/login.js';
 import { registerLogout } from './commands/logout.js';
 import { registerStatus } from './commands/status.js';
@@ -13,113 +11,26 @@ import { registerConfig } from './commands/config.js';
 import { registerCloud } from './commands/cloud.js';
 import { registerDemo } from './commands/demo.js';
 
-export const VERSION = '0.1.0';
-
-/** A command's action: returns the exit code. */
-export type Action = () => Promise<number>;
-
-/**
- * Runs a command action and turns any failure into one line (plus a hint) on stderr — or a JSON
- * error on stdout with `--json` — and the contract's exit code. Never prints a stack trace.
- */
-export async function runAction(ctx: CliContext, json: boolean | undefined, action: Action): Promise<number> {
-  try {
-    return await action();
-  } catch (err) {
-    const e = isSeedError(err)
-      ? err
-      : new SeedError('AUTH_FAILED', `could not finish: ${redact(err instanceof Error ? err.message : String(err))}`, {
-          hint: 'this is a bug in seed-mcp if it repeats; rerun with LOG_LEVEL=debug and report it',
-        });
-    if (ctx.env.LOG_LEVEL === 'debug' && !isSeedError(err)) ctx.logger.debug(redact(String((err as Error)?.stack ?? err)));
-    if (json) {
-      ctx.stdout.write(JSON.stringify({ error: { code: e.code, message: redact(e.message), hint: e.hint } }, null, 2) + '\n');
-    } else {
-      ctx.stderr.write(`✖ ${redact(e.message)}\n${e.hint ? `  → ${e.hint}\n` : ''}`);
-    }
-    return e.exitCode;
-  }
-}
+// The machinery lives in program.ts, shared with the `serve` bundle (serve-main.ts).
+export { runAction, VERSION, type Action, type RunFn } from './program.js';
+export { runCloud } from './commands/cloud.js';
 
 /** Builds the commander program; each command registers itself from its own file. */
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
-  const program = new Command('seed-mcp')
-    .description('Single sign-on in front of MCP tools: sign in through the browser, keep tokens in the OS keychain, serve MCP over stdio or HTTP.')
-    .version(VERSION, '-v, --version')
-    .addOption(new Option('--profile <name>', 'profile: several IdPs or accounts side by side').env('SEED_MCP_PROFILE'))
-    .showHelpAfterError('(run `seed-mcp --help` for usage)')
-    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
-    .exitOverride();
-  const run = (json: boolean | undefined, action: Action) => runAction(ctx, json, action).then(setExit);
-  registerLogin(program, ctx, run);
-  registerLogout(program, ctx, run);
-  registerStatus(program, ctx, run);
-  registerToken(program, ctx, run);
-  registerDoctor(program, ctx, run);
-  registerServe(program, ctx, run, VERSION);
-  registerConfig(program, ctx, run);
-  registerCloud(program, ctx, run, VERSION);
-  registerDemo(program, ctx, run, VERSION);
-  program.addHelpText(
-    'after',
-    `
-Examples:
-  $ seed-mcp login --issuer https://login.example.com --client-id seed-cli
-  $ seed-mcp login https://mcp.example.com/mcp       # discover the IdP from the server
-  $ seed-mcp status
-  $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/
-  $ seed-mcp logout
-  $ seed-mcp serve --upstream https://mcp.example.com/mcp   # what Claude Desktop runs
-  $ seed-mcp config claude --install
-  $ npx seed-mcp demo                                 # the whole product on this machine, nothing to configure
-
-Exit codes: 0 ok, 1 not signed in or auth failed, 2 bad usage or invalid config, 3 IdP or network unreachable.`,
-  );
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
-  return program;
+  return createProgram(ctx, setExit, (program, ctx, run) => {
+    registerLogin(program, ctx, run);
+    registerLogout(program, ctx, run);
+    registerStatus(program, ctx, run);
+    registerToken(program, ctx, run);
+    registerDoctor(program, ctx, run);
+    registerServe(program, ctx, run, VERSION);
+    registerConfig(program, ctx, run);
+    registerCloud(program, ctx, run, VERSION);
+    registerDemo(program, ctx, run, VERSION);
+  });
 }
-
-export type RunFn = (json: boolean | undefined, action: Action) => Promise<void>;
 
 /** The entry point: parses `argv` and resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const abort = new AbortController();
-  // Kept (not `once`) while a command runs: ink's signal-exit re-raises a signal that no other
-  // listener is left to handle, which would kill the process before the command cleans up. A
-  // second signal stops at once.
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
-    abort.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const ctx = createContext(abort.signal);
-  let code: number = ExitCode.Ok;
-  const program = buildProgram(ctx, (c) => {
-    code = c;
-  });
-  try {
-    if (argv.length <= 2) {
-      // An MCP host starts a bare `seed-mcp` with a pipe on stdin: that is `serve`.
-      if (ctx.stdinIsTTY) {
-        program.outputHelp();
-        return ExitCode.Ok;
-      }
-      argv = [...argv, 'serve'];
-    }
-    await applyProxyFromEnv(ctx.env);
-    await program.parseAsync(argv);
-    return code;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.Ok;
-      return ExitCode.Usage;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  return runMain(argv, buildProgram);
 }

@@ -125,6 +125,12 @@ const CONTRACT: Array<[name: string, type: 'counter' | 'gauge' | 'histogram', la
   ['circuit_breaker_state', 'gauge', 'name'],
   ['circuit_breaker_failures_total', 'counter', 'name'],
   ['rate_limit_hits_total', 'counter', ''],
+  ['token_introspection_total', 'counter', 'result'],
+  ['token_introspection_duration_seconds', 'histogram', ''],
+  ['mcp_child_requests_total', 'counter', 'child,outcome'],
+  ['mcp_child_request_duration_seconds', 'histogram', 'child'],
+  ['mcp_child_breaker_state', 'gauge', 'child'],
+  ['mcp_child_token_mints_total', 'counter', 'child,result'],
 ];
 
 const SECRET = 'eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2ln';
@@ -164,6 +170,11 @@ function recordEverything(m: Metrics): void {
   m.sessionOpened();
   m.sessionOpened();
   m.sessionClosed('expired');
+  m.tokenIntrospection('active', 0.01);
+  m.childRequest('docs', 'success', 0.002);
+  m.childRequest('docs', 'unavailable', 0.5);
+  m.childBreaker('docs', 'open');
+  m.childTokenMint('docs', 'success');
 }
 
 describe('createMetrics', () => {
@@ -191,6 +202,9 @@ describe('createMetrics', () => {
     expect(buckets.find((s) => s.labels.le === '0.01')?.value).toBe(0);
     expect(buckets.find((s) => s.labels.le === '0.025')?.value).toBe(2);
 
+    expect(valueOf(e, 'mcp_child_requests_total', { child: 'docs', outcome: 'unavailable' })).toBe(1);
+    expect(valueOf(e, 'mcp_child_breaker_state', { child: 'docs' })).toBe(2);
+    expect(valueOf(e, 'mcp_child_token_mints_total', { child: 'docs', result: 'success' })).toBe(1);
     expect(valueOf(e, 'mcp_tool_invocations_total', { tool: 'whoami', status: 'success' })).toBe(1);
     expect(valueOf(e, 'mcp_tool_invocations_total', { tool: 'whoami', status: 'error' })).toBe(1);
     expect(valueOf(e, 'mcp_tool_invocations_total', { tool: 'seed_ping', status: 'success' })).toBe(1);

@@ -5,12 +5,14 @@
  * Kubernetes secrets), and CLI flags arrive as overrides under the same names. Every problem is
  * reported at once, in env-var names, in one `CONFIG_INVALID` error (exit 2).
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SeedError } from '../shared/errors.js';
 import { redact } from '../shared/redact.js';
 import type { LogLevel } from '../shared/logger.js';
+import { clientAssertionAlg, type IntrospectionAuthMethod, type IntrospectionIssuer } from './auth/introspection.js';
 import { parseSigningKeys } from './oauth/signing-keys.js';
 import { parseRedisUrl } from './store/redis-url.js';
 
@@ -36,6 +38,13 @@ export interface CloudConfig {
   readonly audiences: string[];
   /** `JWKS_CACHE_TTL` in seconds; 3600 unless set. */
   readonly jwksCacheTtlSec: number;
+  /** Opaque access tokens: RFC 7662 token introspection per allowed issuer. */
+  readonly introspection: {
+    /** `INTROSPECTION` (secret: it may hold client secrets): a JSON array, one entry per issuer; none unless set. */
+    readonly issuers: IntrospectionIssuer[];
+    /** `INTROSPECTION_CACHE_TTL` in seconds: the longest an answer is reused (never past `exp`); 60 unless set, 0 = never. */
+    readonly cacheTtlSec: number;
+  };
   /** `SCOPES_SUPPORTED`, split on commas and white space. */
   readonly scopesSupported: string[];
   /** `OAUTH_AUTHORIZATION_URL`: overrides discovery. */
@@ -106,6 +115,8 @@ export interface CloudConfig {
   readonly maxSessions: number;
   /** `TOOL_POLICY_FILE`, absolute; an existing file. */
   readonly toolPolicyFile?: string;
+  /** `UPSTREAMS_FILE`, absolute; an existing file: gateway mode (the MCP servers fronted). */
+  readonly upstreamsFile?: string;
   /** `CHECKLIST_DIR`, absolute; an existing directory. */
   readonly checklistDir?: string;
   /** `PROCESS_DIR`, absolute; an existing directory. */
@@ -163,6 +174,7 @@ const NAMES = [
   'MCP_SESSION_TTL_SECONDS',
   'MCP_MAX_SESSIONS',
   'TOOL_POLICY_FILE',
+  'UPSTREAMS_FILE',
   'CHECKLIST_DIR',
   'PROCESS_DIR',
   'LOG_LEVEL',
@@ -181,6 +193,8 @@ const NAMES = [
   'OAUTH_SIGNING_KEYS',
   'OAUTH_ACCESS_TOKEN_TTL',
   'OAUTH_REFRESH_TOKEN_TTL',
+  'INTROSPECTION',
+  'INTROSPECTION_CACHE_TTL',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -467,6 +481,155 @@ const existing =
     return path;
   };
 
+const INTROSPECTION_KEYS = new Set([
+  'issuer',
+  'endpoint',
+  'client_id',
+  'client_secret',
+  'client_secret_file',
+  'private_key_file',
+  'key_id',
+  'auth_method',
+  'tokens',
+  'require_audience',
+]);
+const INTROSPECTION_FORM = 'INTROSPECTION must be a JSON array of objects such as {"issuer":"https://idp.example.com","client_id":"mcp-rs","client_secret_file":"/run/secrets/rs"}';
+
+/** A secret file of an INTROSPECTION entry: its content minus one trailing newline, never quoted. */
+function readSecretFile(where: string, key: string, file: string, problems: string[]): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${where}: ${key} could not be read: ${(err as NodeJS.ErrnoException).code ?? 'error'} (${file})`);
+    return undefined;
+  }
+  text = text.replace(/\r?\n$/, '');
+  if (text === '') problems.push(`${where}: ${key} is empty (${file})`);
+  return text === '' ? undefined : text;
+}
+
+/** `INTROSPECTION` parsed: the valid entries, every entry's issuer URL, and the entries' problems. */
+interface IntrospectionEntries {
+  issuers: IntrospectionIssuer[];
+  named: string[];
+  problems: string[];
+}
+
+/**
+ * `INTROSPECTION`: a JSON array (or one object), one entry per issuer whose opaque tokens are
+ * introspected. Secret files are read now, so a missing one stops start-up; the value itself is
+ * never quoted in a problem (it may hold a client secret).
+ */
+const introspection: Parser<IntrospectionEntries> = (v, problems) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch {
+    problems.push(`${INTROSPECTION_FORM}; it is not valid JSON`);
+    return { issuers: [], named: [], problems: [] };
+  }
+  const entries = Array.isArray(parsed) ? parsed : [parsed];
+  const out: IntrospectionIssuer[] = [];
+  const seen = new Set<string>();
+  // Entry problems are reported with the cross-variable rules, so that an issuer missing from
+  // ALLOWED_ISSUERS is named even when another entry is broken.
+  const entryProblems: string[] = [];
+  const named: string[] = [];
+  entries.forEach((entry: unknown, index) => {
+    let where = `INTROSPECTION[${index}]`;
+    if (!entry || typeof entry !== 'object' || Array.isArray(entry)) {
+      entryProblems.push(`${INTROSPECTION_FORM}; entry ${index} is not an object`);
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    const before = entryProblems.length;
+    const str = (key: string): string | undefined => {
+      const value = e[key];
+      if (value === undefined) return undefined;
+      if (typeof value !== 'string' || value.trim() === '') {
+        entryProblems.push(`${where}: ${key} must be a non-empty string`);
+        return undefined;
+      }
+      return value.trim();
+    };
+    const issuer = str('issuer');
+    if (issuer === undefined) entryProblems.push(`${where}: issuer is required (an issuer URL from ALLOWED_ISSUERS or OIDC_ISSUER)`);
+    else {
+      where = `INTROSPECTION[${index}] (${issuer})`;
+      const sub: string[] = [];
+      checkUrl('INTROSPECTION', issuer, sub, { secure: true, issuer: true });
+      entryProblems.push(...sub.map((p) => p.replace(/^INTROSPECTION/, `${where}: issuer`)));
+      if (seen.has(issuer)) entryProblems.push(`${where}: the issuer is listed twice`);
+      seen.add(issuer);
+      if (sub.length === 0) named.push(issuer);
+    }
+    for (const key of Object.keys(e)) {
+      if (!INTROSPECTION_KEYS.has(key)) entryProblems.push(`${where}: unknown key ${JSON.stringify(key.slice(0, 50))} (known: ${[...INTROSPECTION_KEYS].join(', ')})`);
+    }
+    const endpoint = str('endpoint');
+    if (endpoint !== undefined) {
+      const sub: string[] = [];
+      checkUrl('INTROSPECTION', endpoint, sub, { secure: true });
+      entryProblems.push(...sub.map((p) => p.replace(/^INTROSPECTION/, `${where}: endpoint`)));
+    }
+    const clientId = str('client_id');
+    if (clientId === undefined && e.client_id === undefined) entryProblems.push(`${where}: client_id is required (this server's client at the IdP)`);
+    const keyId = str('key_id');
+    const credentials = ['client_secret', 'client_secret_file', 'private_key_file'].filter((key) => e[key] !== undefined);
+    if (credentials.length !== 1) {
+      entryProblems.push(`${where}: set exactly one of client_secret_file, private_key_file or client_secret${credentials.length > 1 ? `, got ${credentials.join(' and ')}` : ''}`);
+    }
+    let clientSecret: string | undefined;
+    let privateKey: string | undefined;
+    if (credentials.length === 1) {
+      const which = credentials[0]!;
+      if (which === 'client_secret') {
+        if (typeof e.client_secret !== 'string' || e.client_secret === '') entryProblems.push(`${where}: client_secret must be a non-empty string`);
+        else clientSecret = e.client_secret;
+      } else {
+        const file = str(which);
+        const content = file === undefined ? undefined : readSecretFile(where, which, resolve(file), entryProblems);
+        if (which === 'client_secret_file') clientSecret = content;
+        else if (content !== undefined) {
+          try {
+            if (!clientAssertionAlg(createPrivateKey(content)))
+              entryProblems.push(`${where}: private_key_file must hold an RSA, EC (P-256, P-384, P-521) or Ed25519 private key (${file})`);
+            else privateKey = content;
+          } catch {
+            entryProblems.push(`${where}: private_key_file must hold a PEM private key (${file})`);
+          }
+        }
+      }
+    }
+    const methods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+    let authMethod: IntrospectionAuthMethod = credentials[0] === 'private_key_file' ? 'private_key_jwt' : 'client_secret_basic';
+    if (e.auth_method !== undefined) {
+      const found = methods.find((m) => m === e.auth_method);
+      if (!found) entryProblems.push(`${where}: auth_method must be one of ${methods.join(', ')}`);
+      else if ((found === 'private_key_jwt') !== (credentials[0] === 'private_key_file')) {
+        entryProblems.push(`${where}: auth_method ${found} needs ${found === 'private_key_jwt' ? 'private_key_file' : 'client_secret_file or client_secret'}`);
+      } else authMethod = found;
+    }
+    if (e.tokens !== undefined && e.tokens !== 'opaque' && e.tokens !== 'all') entryProblems.push(`${where}: tokens must be "opaque" (the default) or "all"`);
+    if (e.require_audience !== undefined && typeof e.require_audience !== 'boolean') entryProblems.push(`${where}: require_audience must be true or false`);
+    if (entryProblems.length > before) return;
+    out.push({
+      issuer: issuer!,
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      clientId: clientId!,
+      authMethod,
+      ...(clientSecret !== undefined ? { clientSecret } : {}),
+      ...(privateKey !== undefined ? { privateKey } : {}),
+      ...(keyId !== undefined ? { keyId } : {}),
+      tokens: e.tokens === 'all' ? 'all' : 'opaque',
+      requireAudience: e.require_audience !== false,
+    });
+  });
+  if (entries.length === 0) problems.push(`${INTROSPECTION_FORM}; the array is empty`);
+  return { issuers: out, named, problems: entryProblems };
+};
+
 // ---------------------------------------------------------------------------------------------
 // The schema
 
@@ -500,6 +663,7 @@ const fields = z.object({
   MCP_SESSION_TTL_SECONDS: variable(int('MCP_SESSION_TTL_SECONDS', 60), 3600),
   MCP_MAX_SESSIONS: variable(int('MCP_MAX_SESSIONS', 1), 1000),
   TOOL_POLICY_FILE: variable(existing('TOOL_POLICY_FILE', 'file')),
+  UPSTREAMS_FILE: variable(existing('UPSTREAMS_FILE', 'file')),
   CHECKLIST_DIR: variable(existing('CHECKLIST_DIR', 'directory')),
   PROCESS_DIR: variable(existing('PROCESS_DIR', 'directory')),
   LOG_LEVEL: variable(oneOf('LOG_LEVEL', ['debug', 'info', 'warn', 'error'] as const), 'info'),
@@ -517,6 +681,8 @@ const fields = z.object({
   OAUTH_SIGNING_KEYS: variable(signingKeyPem),
   OAUTH_ACCESS_TOKEN_TTL: variable(int('OAUTH_ACCESS_TOKEN_TTL', 60, 86_400), 600),
   OAUTH_REFRESH_TOKEN_TTL: variable(int('OAUTH_REFRESH_TOKEN_TTL', 300), 2_592_000),
+  INTROSPECTION: variable(introspection, { issuers: [], named: [], problems: [] }),
+  INTROSPECTION_CACHE_TTL: variable(int('INTROSPECTION_CACHE_TTL', 0, 86_400), 60),
 } satisfies Record<Name, z.ZodType<unknown, Raw>>);
 
 type Fields = z.output<typeof fields>;
@@ -535,6 +701,15 @@ const schema = fields
         if (noIssuer) problem('OIDC_ISSUER must be configured when AUTH_REQUIRED=true (or ALLOWED_ISSUERS, a comma-separated list of issuer URLs)');
         if (known('RESOURCE_IDENTIFIER', 'OIDC_AUDIENCE') && o.RESOURCE_IDENTIFIER.length + o.OIDC_AUDIENCE.length === 0) {
           problem('RESOURCE_IDENTIFIER or OIDC_AUDIENCE must be configured when AUTH_REQUIRED=true');
+        }
+      }
+      if (known('INTROSPECTION')) {
+        for (const message of o.INTROSPECTION.problems) problem(message);
+        if (known('ALLOWED_ISSUERS', 'OIDC_ISSUER')) {
+          const allowed = new Set([...o.ALLOWED_ISSUERS, ...o.OIDC_ISSUER]);
+          for (const issuer of o.INTROSPECTION.named) {
+            if (!allowed.has(issuer)) problem(`INTROSPECTION names ${issuer}, which is not an allowed issuer (add it to ALLOWED_ISSUERS or OIDC_ISSUER)`);
+          }
         }
       }
       if (known('OAUTH_PROXY_ENABLED') && o.OAUTH_PROXY_ENABLED) {
@@ -585,6 +760,7 @@ function toConfig(o: Fields): CloudConfig {
     allowedIssuers: [...new Set([...o.ALLOWED_ISSUERS, ...o.OIDC_ISSUER])],
     audiences: [...new Set([...o.RESOURCE_IDENTIFIER, ...o.OIDC_AUDIENCE])],
     jwksCacheTtlSec: o.JWKS_CACHE_TTL,
+    introspection: { issuers: o.INTROSPECTION.issuers, cacheTtlSec: o.INTROSPECTION_CACHE_TTL },
     scopesSupported: o.SCOPES_SUPPORTED,
     oauthAuthorizationUrl: o.OAUTH_AUTHORIZATION_URL,
     oauthTokenUrl: o.OAUTH_TOKEN_URL,
@@ -610,6 +786,7 @@ function toConfig(o: Fields): CloudConfig {
     sessionTtlSec: o.MCP_SESSION_TTL_SECONDS,
     maxSessions: o.MCP_MAX_SESSIONS,
     toolPolicyFile: o.TOOL_POLICY_FILE,
+    upstreamsFile: o.UPSTREAMS_FILE,
     checklistDir: o.CHECKLIST_DIR,
     processDir: o.PROCESS_DIR,
     logLevel: o.LOG_LEVEL,
@@ -677,5 +854,9 @@ export function redactCloudConfig(config: CloudConfig): Record<string, unknown> 
   out.oauthProxy = { ...nulls(config.oauthProxy), clientSecret: hidden(config.oauthProxy.clientSecret), signingKeys: hidden(config.oauthProxy.signingKeys) };
   out.redisUrl = config.redisUrl === undefined ? null : redactRedisUrl(config.redisUrl);
   out.metrics = { ...nulls(config.metrics), token: hidden(config.metrics.token) };
+  out.introspection = {
+    ...config.introspection,
+    issuers: config.introspection.issuers.map((entry) => ({ ...nulls(entry), clientSecret: hidden(entry.clientSecret), privateKey: hidden(entry.privateKey) })),
+  };
   return out;
 }

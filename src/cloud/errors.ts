@@ -106,6 +106,12 @@ export const CLOUD_ERRORS = {
     action: 'retry shortly; operators: check Redis in /health/ready (or set REVOCATION_FAIL_MODE=open)',
   },
   JWKS_UNAVAILABLE: { status: 503, body: 'resource', retryAfterSec: 5, action: 'retry shortly; operators: check /health/ready and the IdP' },
+  INTROSPECTION_UNAVAILABLE: {
+    status: 503,
+    body: 'resource',
+    retryAfterSec: 5,
+    action: "retry shortly; operators: check the IdP's token introspection endpoint and this server's client credentials there (INTROSPECTION)",
+  },
   // The HTTP surface.
   FORBIDDEN_HOST: {
     status: 403,

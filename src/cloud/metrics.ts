@@ -97,11 +97,23 @@ export type ToolStatus = 'success' | 'error';
 /** How a session ended: closed by the client or at shutdown, idle-expired, evicted for capacity, or failed. */
 export type SessionEnd = 'closed' | 'expired' | 'evicted' | 'error';
 export type BreakerState = 'closed' | 'half-open' | 'open';
+/** What an introspection endpoint said of a token, or `error` when it could not answer. */
+export type IntrospectionOutcome = 'active' | 'inactive' | 'error';
+/**
+ * How a request to a gateway child ended: answered (`success`, or `error` for a tool error),
+ * refused by the gateway before the child (`denied`), or not answered (`unavailable`: down, breaker
+ * open or credential failure; `timeout`).
+ */
+export type ChildOutcome = 'success' | 'error' | 'denied' | 'unavailable' | 'timeout';
+const CHILD_OUTCOMES: ReadonlySet<string> = new Set<ChildOutcome>(['success', 'error', 'denied', 'unavailable', 'timeout']);
+/** Distinct child names kept as labels (the upstreams file's; later ones count as `other`). */
+export const MAX_CHILD_LABELS = 64;
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 const OUTCOMES: ReadonlySet<string> = new Set<Outcome>(['success', 'failure']);
 const TOOL_STATUSES: ReadonlySet<string> = new Set<ToolStatus>(['success', 'error']);
 const SESSION_ENDS: ReadonlySet<string> = new Set<SessionEnd>(['closed', 'expired', 'evicted', 'error']);
+const INTROSPECTION_OUTCOMES: ReadonlySet<string> = new Set<IntrospectionOutcome>(['active', 'inactive', 'error']);
 
 const EXACT_ROUTES: ReadonlySet<string> = new Set(ROUTE_LABELS);
 /** RFC 9728 / RFC 8414 metadata may be asked for with the resource's or issuer's path appended. */
@@ -201,6 +213,8 @@ export interface Metrics {
   jwksRefresh(result: Outcome): void;
   jwksCacheHit(): void;
   jwksCacheMiss(): void;
+  /** One request to a token introspection endpoint (RFC 7662), by what it answered. */
+  tokenIntrospection(result: IntrospectionOutcome, seconds?: number): void;
   /** A session started: counted with status `created`, and active. */
   sessionOpened(): void;
   /** A session ended: counted with its status, and no longer active. */
@@ -219,6 +233,12 @@ export interface Metrics {
   oauthTokenExchange(grantType: string, result: Outcome, seconds: number): void;
   /** One dynamic client registration (RFC 7591). */
   dcrRegistration(result: Outcome): void;
+  /** Gateway mode: one request to a child MCP server, by how it ended. */
+  childRequest(child: string, outcome: ChildOutcome, seconds: number): void;
+  /** Gateway mode: a child's circuit breaker state (0 closed, 1 half-open, 2 open). */
+  childBreaker(child: string, state: BreakerState): void;
+  /** Gateway mode: one attempt to mint the gateway's token for a child. */
+  childTokenMint(child: string, result: Outcome): void;
   /** The Prometheus text exposition of every metric, with its content type. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -341,6 +361,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
   });
   const jwksMisses = new Counter({ name: 'jwks_cache_misses_total', help: 'Token-validation cache misses (keys and verified tokens)', registers });
+  const introspectionTotal = new Counter({
+    name: 'token_introspection_total',
+    help: 'Token introspection requests (RFC 7662) by answer: active, inactive, or error (endpoint unavailable)',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const introspectionDuration = new Histogram({
+    name: 'token_introspection_duration_seconds',
+    help: 'Duration of token introspection requests in seconds',
+    buckets,
+    registers,
+  });
   const redisTotal = new Counter({
     name: 'redis_operations_total',
     help: 'Redis commands',
@@ -367,11 +399,37 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
   const rateLimitHits = new Counter({ name: 'rate_limit_hits_total', help: 'Requests refused by a rate limit', registers });
+  const childRequests = new Counter({
+    name: 'mcp_child_requests_total',
+    help: 'Requests the gateway made (or refused to make) to a child MCP server, by outcome',
+    labelNames: ['child', 'outcome'] as const,
+    registers,
+  });
+  const childDuration = new Histogram({
+    name: 'mcp_child_request_duration_seconds',
+    help: 'Duration of requests to child MCP servers in seconds',
+    labelNames: ['child'] as const,
+    buckets,
+    registers,
+  });
+  const childBreakerState = new Gauge({
+    name: 'mcp_child_breaker_state',
+    help: "A child MCP server's circuit breaker: 0 closed, 1 half-open, 2 open",
+    labelNames: ['child'] as const,
+    registers,
+  });
+  const childMints = new Counter({
+    name: 'mcp_child_token_mints_total',
+    help: "Attempts to mint the gateway's token for a child MCP server",
+    labelNames: ['child', 'result'] as const,
+    registers,
+  });
 
   if (options.collectDefault ?? true) collectDefaultMetrics({ register: registry });
 
   const toolLabel = cappedLabels(MAX_TOOL_LABELS);
   const breakerLabel = cappedLabels(MAX_BREAKER_LABELS);
+  const childLabel = cappedLabels(MAX_CHILD_LABELS);
   // Kept here rather than read back from the gauge, which prom-client only gives asynchronously.
   let activeSessions = 0;
 
@@ -400,6 +458,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     jwksCacheMiss() {
       jwksMisses.inc();
+    },
+    tokenIntrospection(result, seconds) {
+      introspectionTotal.inc({ result: oneOf(result, INTROSPECTION_OUTCOMES) });
+      if (isDuration(seconds)) introspectionDuration.observe(seconds);
     },
     sessionOpened() {
       sessionsTotal.inc({ status: 'created' });
@@ -434,6 +496,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     dcrRegistration(result) {
       dcrTotal.inc({ result: oneOf(result, OUTCOMES) });
+    },
+    childRequest(child, outcome, seconds) {
+      const name = childLabel(child);
+      childRequests.inc({ child: name, outcome: oneOf(outcome, CHILD_OUTCOMES) });
+      if (isDuration(seconds)) childDuration.observe({ child: name }, seconds);
+    },
+    childBreaker(child, state) {
+      const value = Object.hasOwn(BREAKER_VALUE, state) ? BREAKER_VALUE[state] : undefined;
+      if (value !== undefined) childBreakerState.set({ child: childLabel(child) }, value);
+    },
+    childTokenMint(child, result) {
+      childMints.inc({ child: childLabel(child), result: oneOf(result, OUTCOMES) });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -111,6 +111,8 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
           // A verification answered from the verified-token cache needs no key lookup at all.
           onCacheHit: () => metrics.jwksCacheHit(),
           onCacheMiss: () => metrics.jwksCacheMiss(),
+          // Opaque access tokens (INTROSPECTION): RFC 7662 at the issuers' introspection endpoints.
+          introspection: { ...config.introspection, onIntrospection: (result, seconds) => metrics.tokenIntrospection(result, seconds) },
           ...(revocations ? { isRevoked: (token) => revocations.isRevoked(token.tokenId) } : {}),
         })
       : undefined;

@@ -78,11 +78,17 @@ export interface IdpOptions {
   clientAuthMethods?: string[];
   /** Open dynamic client registration (RFC 7591) at `/reg`, as MCP servers' authorization servers offer. */
   registration?: boolean;
+  /**
+   * Token introspection (RFC 7662) at `/token/introspection`, advertised as
+   * `introspection_endpoint`, with a resource-server client allowed to use it: `seed-rs`, secret
+   * `rs-secret`, client_secret_basic (more, e.g. private_key_jwt ones, through `extraClients`).
+   */
+  introspection?: boolean;
 }
 
 /** How a client authenticated at the token or revocation endpoint, as the request showed it. */
 export interface IdpClientAuthRecord {
-  endpoint: 'token' | 'revocation';
+  endpoint: 'token' | 'revocation' | 'introspection';
   clientId?: string;
   /** `client_secret_basic`, `client_secret_post`, `private_key_jwt` (a client assertion) or `none`. */
   method: string;
@@ -109,6 +115,8 @@ export interface IdpCounts {
   clientCredentials: number;
   /** Answered (200) revocation requests. RFC 7009 answers 200 for unknown tokens too. */
   revocations: number;
+  /** Answered (200) introspection requests, active or not (with `introspection`). */
+  introspections: number;
 }
 
 /** One received request, without its query (which may carry codes). */
@@ -342,6 +350,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     devicePolls: 0,
     clientCredentials: 0,
     revocations: 0,
+    introspections: 0,
   };
   const requestLog: IdpRequestRecord[] = [];
   const clientAuthLog: IdpClientAuthRecord[] = [];
@@ -395,6 +404,19 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
       response_types: [],
       grant_types: ['client_credentials'],
     },
+    ...(options.introspection
+      ? [
+          {
+            client_id: 'seed-rs',
+            client_name: 'Seed resource server',
+            client_secret: 'rs-secret',
+            token_endpoint_auth_method: 'client_secret_basic',
+            redirect_uris: [],
+            response_types: [],
+            grant_types: [],
+          },
+        ]
+      : []),
     ...(options.extraClients ?? []),
   ];
 
@@ -458,6 +480,17 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     },
     features: {
       ...(options.registration ? { registration: { enabled: true } } : {}),
+      ...(options.introspection
+        ? {
+            introspection: {
+              enabled: true,
+              // The default policy, minus its notice: a public client learns only of its own tokens.
+              async allowedPolicy(_ctx: unknown, client: ProviderClient, token: { clientId: string }) {
+                return !(client.clientAuthMethod === 'none' && token.clientId !== client.clientId);
+              },
+            },
+          }
+        : {}),
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       revocation: {
@@ -523,11 +556,12 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const deviceAuthorizationPath = pathOf('device_authorization');
   const revocationPath = pathOf('revocation');
   const tokenPath = pathOf('token');
+  const introspectionPath = options.introspection ? pathOf('introspection') : undefined;
 
   provider.use(async (ctx, next) => {
     await next();
     requestLog.push({ method: ctx.method, path: ctx.req.publicPath ?? ctx.path, status: ctx.status });
-    if (ctx.method === 'POST' && (ctx.path === tokenPath || ctx.path === revocationPath)) {
+    if (ctx.method === 'POST' && (ctx.path === tokenPath || ctx.path === revocationPath || ctx.path === introspectionPath)) {
       const body = ((ctx as { oidc?: { body?: Record<string, unknown> } }).oidc?.body ?? {}) as Record<string, unknown>;
       const assertion = typeof body.client_assertion === 'string' ? body.client_assertion : undefined;
       const method = /^basic /i.test(String(ctx.req.headers.authorization ?? ''))
@@ -539,7 +573,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
             : 'none';
       const alg = assertion ? (JSON.parse(Buffer.from(assertion.split('.')[0]!, 'base64url').toString()) as { alg?: string }).alg : undefined;
       clientAuthLog.push({
-        endpoint: ctx.path === tokenPath ? 'token' : 'revocation',
+        endpoint: ctx.path === tokenPath ? 'token' : ctx.path === revocationPath ? 'revocation' : 'introspection',
         clientId: (ctx as { oidc?: { client?: { clientId?: string } } }).oidc?.client?.clientId,
         method,
         ...(alg ? { alg } : {}),
@@ -551,6 +585,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
     }
     if (ctx.method !== 'POST' || ctx.status !== 200) return;
     if (ctx.path === revocationPath) counts.revocations += 1;
+    if (ctx.path === introspectionPath) counts.introspections += 1;
     if (ctx.path === deviceAuthorizationPath && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>).interval = deviceInterval;
     }

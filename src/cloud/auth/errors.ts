@@ -61,3 +61,20 @@ export class JwksUnavailableError extends CloudError<'JWKS_UNAVAILABLE'> {
     this.issuer = issuer;
   }
 }
+
+/**
+ * An allowed issuer's token introspection endpoint (RFC 7662) could not answer: down, too slow, or
+ * refusing this server's client credentials. As with {@link JwksUnavailableError} the token may be
+ * fine, so the answer is 503, not 401.
+ */
+export class IntrospectionUnavailableError extends CloudError<'INTROSPECTION_UNAVAILABLE'> {
+  override readonly name = 'IntrospectionUnavailableError';
+  readonly issuer: string;
+
+  constructor(issuer: string, why: string, options?: { cause?: unknown }) {
+    super('INTROSPECTION_UNAVAILABLE', 'the token introspection endpoint of the token issuer cannot be reached', options);
+    // For the operator's log; the description above is what the caller sees.
+    this.message = `could not introspect a token at ${issuer}: ${why}`;
+    this.issuer = issuer;
+  }
+}

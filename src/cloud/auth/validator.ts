@@ -5,13 +5,15 @@
  * front.
  */
 import { authErrorOf, type AuthError } from './errors.js';
+import { createIntrospector, type IntrospectionOptions } from './introspection.js';
 import { JwksCache, UNKNOWN_KID_REFETCH_MS, type JwksStatus } from './jwks-cache.js';
 import { candidateKeys, decodeCompact, importVerificationKeys, verifySignature, type VerificationKey } from './jws.js';
 import { parseAuthorization } from './parse-authorization.js';
 import { TokenCache } from './token-cache.js';
 import { toVerifiedToken, type VerifiedToken } from './verified-token.js';
 
-export { AuthError, authErrorOf, isAuthError, JwksUnavailableError, type AuthErrorCode, type AuthErrorExtra } from './errors.js';
+export { AuthError, authErrorOf, IntrospectionUnavailableError, isAuthError, JwksUnavailableError, type AuthErrorCode, type AuthErrorExtra } from './errors.js';
+export type { IntrospectionIssuer, IntrospectionOptions, IntrospectionResult } from './introspection.js';
 export type { JwksStatus } from './jwks-cache.js';
 export { parseAuthorization } from './parse-authorization.js';
 export type { VerifiedToken } from './verified-token.js';
@@ -33,6 +35,11 @@ export interface ValidatorOptions {
   allowedIssuers: readonly string[];
   /** Accepted `aud` values; a token must name at least one of them. */
   audiences: readonly string[];
+  /**
+   * Accepted `aud` values, asked at each verification instead of `audiences` when given: a live
+   * set (gateway mode adds each child's `/mcp/<name>` as the upstreams file changes).
+   */
+  acceptsAudience?: (aud: string) => boolean;
   /** How long an issuer's JWKS counts as fresh, in seconds (`JWKS_CACHE_TTL`). */
   jwksCacheTtlSec: number;
   /** Leeway for `exp`, `nbf` and `iat`, in seconds; default 30. */
@@ -59,6 +66,11 @@ export interface ValidatorOptions {
   /** Each verified-token cache lookup, for metrics. */
   onCacheHit?: () => void;
   onCacheMiss?: () => void;
+  /**
+   * Opaque access tokens (`INTROSPECTION`): tokens that are not JWTs (and, per issuer, JWTs too)
+   * are introspected (RFC 7662) at these allowed issuers' endpoints; see introspection.ts.
+   */
+  introspection?: IntrospectionOptions;
 }
 
 export interface TokenValidator {
@@ -96,6 +108,8 @@ interface CacheEntry {
   deadline: number;
   issuer: string;
   kid: string | undefined;
+  /** An introspected token: when its answer must be asked for again, in ms. */
+  staleAt?: number;
 }
 
 /**
@@ -145,12 +159,27 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
     if (!URL.canParse(issuer)) throw new TypeError(`createTokenValidator: ${issuer} is not an issuer URL`);
   }
   if (!(options.jwksCacheTtlSec > 0)) throw new TypeError('createTokenValidator: jwksCacheTtlSec must be positive');
+  for (const { issuer } of options.introspection?.issuers ?? []) {
+    if (!allowedIssuers.includes(issuer)) throw new TypeError(`createTokenValidator: introspection issuer ${issuer} is not an allowed issuer`);
+  }
 
   const now = options.now ?? Date.now;
   const tolerance = options.clockToleranceSec ?? 30;
   const cache = new TokenCache<CacheEntry>(options.cacheSize ?? 10_000);
   const closing = new AbortController();
   let closed = false;
+  const introspector =
+    options.introspection && options.introspection.issuers.length > 0
+      ? createIntrospector(options.introspection, {
+          audiences,
+          ...(options.acceptsAudience ? { acceptsAudience: options.acceptsAudience } : {}),
+          fetch: options.fetch ?? globalThis.fetch,
+          now,
+          toleranceSec: tolerance,
+          ...(options.fetchTimeoutMs !== undefined ? { timeoutMs: options.fetchTimeoutMs } : {}),
+          signal: closing.signal,
+        })
+      : undefined;
 
   const jwks = new Map<string, KeySource>();
   for (const local of options.localIssuers ?? []) jwks.set(local.issuer, staticKeys(local.issuer, local.jwks));
@@ -168,12 +197,14 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
         signal: closing.signal,
         onFetch: (result) => options.onJwksFetch?.(issuer, result),
         // A withdrawn key takes its tokens with it, cached or not.
-        onKeysRemoved: ({ kids, any }) => cache.deleteWhere((entry) => entry.issuer === issuer && (entry.kid === undefined ? any : kids.has(entry.kid))),
+        onKeysRemoved: ({ kids, any }) =>
+          cache.deleteWhere((entry) => entry.issuer === issuer && entry.staleAt === undefined && (entry.kid === undefined ? any : kids.has(entry.kid))),
       }),
     );
   }
 
-  const accepted = new Set(audiences);
+  const fixed = new Set(audiences);
+  const accepted: Pick<ReadonlySet<string>, 'has'> = options.acceptsAudience ? { has: options.acceptsAudience } : fixed;
   async function revoked(token: VerifiedToken): Promise<boolean> {
     if (!isRevoked) return false;
     const answer = isRevoked(token);
@@ -182,6 +213,12 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
 
   async function verifyUncached(token: string): Promise<CacheEntry> {
     const jws = decodeCompact(token);
+    if (introspector) {
+      // Not a JWT: an opaque token, which only its issuer's introspection endpoint can tell about.
+      if (!jws) return { ...(await introspector.introspect(token)), kid: undefined };
+      const claimed = jws.payload.iss;
+      if (typeof claimed === 'string' && introspector.handlesJwtsOf(claimed)) return { ...(await introspector.introspect(token, claimed)), kid: undefined };
+    }
     if (!jws) throw authErrorOf('INVALID_TOKEN', 'the token is not a JWT');
     const { header, payload } = jws;
     const alg = checkAlgorithm(header.alg);
@@ -218,6 +255,11 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
     const hit = cache.get(token);
     if (hit === undefined) return undefined;
     onCacheHit?.();
+    if (hit.staleAt !== undefined && now() >= hit.staleAt) {
+      // An introspection answer past INTROSPECTION_CACHE_TTL: ask the endpoint again.
+      cache.delete(token);
+      return undefined;
+    }
     if (now() >= hit.deadline) {
       cache.delete(token);
       throw authErrorOf('TOKEN_EXPIRED', 'the token has expired');
@@ -246,7 +288,7 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
     onCacheMiss?.();
     const entry = await verifyUncached(token);
     if (isRevoked && (await revoked(entry.token))) throw authErrorOf('TOKEN_REVOKED', 'the token has been revoked');
-    if (!closed && token.length <= MAX_CACHED_TOKEN_LENGTH) cache.set(token, entry);
+    if (!closed && token.length <= MAX_CACHED_TOKEN_LENGTH && !(entry.staleAt !== undefined && entry.staleAt <= now())) cache.set(token, entry);
     return entry.token;
   }
 
@@ -299,7 +341,7 @@ function checkType(typ: unknown): void {
  * one check jose leaves out: `iat > now + tolerance` was issued in the future.
  * `iss` was matched exactly when the issuer's keys were picked.
  */
-function checkClaims(payload: Record<string, unknown>, audiences: ReadonlySet<string>, now: number, tolerance: number): void {
+function checkClaims(payload: Record<string, unknown>, audiences: Pick<ReadonlySet<string>, 'has'>, now: number, tolerance: number): void {
   if (payload.exp === undefined) throw authErrorOf('INVALID_TOKEN', 'the token has no exp claim');
   const aud = payload.aud;
   if (aud === undefined) throw authErrorOf('INVALID_TOKEN', 'the token has no aud claim');

@@ -48,10 +48,10 @@ export function tokenIdOf(issuer: string, jti: string | undefined, signingInput:
  * Builds the {@link VerifiedToken} of claims that the validator has verified; `signingInput` is
  * the token's `header.payload` (see {@link tokenIdOf}). `scope` (RFC 9068, a
  * space-separated string) and `scp` (Okta: an array; Entra ID: a string) are merged, and so are
- * `groups` and `roles`. The subject falls back to `client_id`/`azp` for service tokens without
+ * `groups` and `roles`. `tokenId` overrides the id of an introspected token. The subject falls back to `client_id`/`azp` for service tokens without
  * `sub`; a token with neither is refused.
  */
-export function toVerifiedToken(claims: Record<string, unknown>, signingInput: string): VerifiedToken {
+export function toVerifiedToken(claims: Record<string, unknown>, signingInput: string, tokenId?: string): VerifiedToken {
   const issuer = claims.iss as string;
   const clientId = str(claims.client_id) ?? str(claims.azp);
   const subject = str(claims.sub) ?? clientId;
@@ -82,7 +82,7 @@ export function toVerifiedToken(claims: Record<string, unknown>, signingInput: s
     ...(expiresAt !== undefined ? { expiresAt } : {}),
     ...(clientId !== undefined ? { clientId } : {}),
     ...(jti !== undefined ? { jti } : {}),
-    tokenId: tokenIdOf(issuer, jti, signingInput),
+    tokenId: tokenId ?? tokenIdOf(issuer, jti, signingInput),
     claims,
     caller,
   });

@@ -26,19 +26,18 @@
  * criterion of its own: when present, the rule applies only to callers whose issuer it lists.
  * Rules are tried in order; the first that matches allows the call. `rules: []` denies every tool.
  *
+ * Gateway mode: a rule with `server: <child>` is about that child's tools, named as the child names
+ * them (`tools: [search]` for `docs_search` on `/mcp`); a rule without `server` is about seed-mcp's
+ * own tools only. No rule for a child's tool denies it.
+ *
  * Emails compare case-insensitively; `"*@example.com"` matches `x@example.com`, but neither
  * `x@sub.example.com` nor `x@example.com.attacker.org`. Everything else compares exactly.
  * Email and group claims are only as trustworthy as the IdP that issued them: with several allowed
  * issuers, pin such rules to the issuers whose claims you trust with `issuers`.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, extname } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
-import { SeedError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
 import type { Caller } from '../shared/tools/types.js';
+import { parseConfigText, readConfigText, watchConfigFile, type FileFormat, type FileWatcher, type WatchedFile, type WatchOptions } from './config-file.js';
 
 /** The outcome of {@link ToolPolicy.evaluate}. `rule` is the 0-based index into `rules`. */
 export type PolicyDecision = { allowed: true; rule: number } | { allowed: false; reason: string };
@@ -49,7 +48,7 @@ export interface ToolPolicy {
    * Whether `caller` may call `tool`. The reason of a denial is meant for people ("no rule of
    * /etc/seed/policy.yaml allows get_checklist for alice@example.com") and names no token.
    */
-  evaluate(tool: string, caller: Caller): PolicyDecision;
+  evaluate(tool: string, caller: Caller, server?: string): PolicyDecision;
   /** Where the policy came from, as given (a file path). */
   readonly source: string;
   /** When it was parsed, milliseconds since the epoch. */
@@ -58,7 +57,7 @@ export interface ToolPolicy {
 }
 
 /** How a policy file is written. */
-export type PolicyFormat = 'yaml' | 'json';
+export type PolicyFormat = FileFormat;
 
 // ---------------------------------------------------------------------------------------------
 // The file format
@@ -116,6 +115,11 @@ const ruleSchema = z.strictObject({
     });
   }),
   description: z.string().optional(),
+  /** Gateway mode: the rule is about this child's tools (their own names); absent = seed-mcp's own tools. */
+  server: z
+    .string()
+    .regex(/^[a-z0-9-]{1,64}$/, { error: 'must be a child name from UPSTREAMS_FILE ([a-z0-9-]+)' })
+    .optional(),
   allow: allowSchema,
 });
 
@@ -140,111 +144,14 @@ type RuleSpec = z.infer<typeof ruleSchema>;
  * ```
  */
 export function parsePolicy(text: string, format: PolicyFormat, source: string): ToolPolicy {
-  const src = text.replace(/^\uFEFF/, '');
-  const problems: string[] = [];
-  const lines = new LineCounter();
-  const doc = parseDocument(src, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const at = (offset: number) => {
-    const { line, col } = lines.linePos(offset);
-    return `line ${line}, column ${col}`;
-  };
-
-  let value: unknown;
-  if (format === 'json') {
-    try {
-      value = JSON.parse(src);
-    } catch (err) {
-      // V8 says where as "at position 51"; people count lines.
-      const message = (err as Error).message.replace(/ at position (\d+)(?: \(line \d+ column \d+\))?/, (_m, pos: string) => ` at ${at(Number(pos))}`);
-      problems.push(`not valid JSON: ${message}`);
-    }
-    // JSON.parse keeps the last of two equal keys without a word; a silently dropped `allow` is
-    // not something an access policy should do.
-    if (problems.length === 0) {
-      for (const e of doc.errors) if (e.code === 'DUPLICATE_KEY') problems.push(`${at(e.pos[0])}: duplicate key`);
-    }
-  } else {
-    for (const e of [...doc.errors, ...doc.warnings]) problems.push(`${at(e.pos[0])}: ${yamlMessage(e.code, e.message)}`);
-    if (problems.length === 0) {
-      try {
-        value = doc.toJS();
-      } catch (err) {
-        problems.push(`not valid YAML: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  if (problems.length === 0) {
-    if (value === null || value === undefined) {
-      problems.push('the file is empty; it needs a "rules" list');
-    } else {
-      const result = fileSchema.safeParse(value, { reportInput: true });
-      if (result.success) return compile(result.data.rules, source);
-      const offsetOf = (path: PropertyKey[]): number | undefined => {
-        for (let n = path.length; n >= 0; n--) {
-          const node = doc.getIn(path.slice(0, n) as unknown[], true);
-          if (isNode(node) && node.range) return node.range[0];
-        }
-        return undefined;
-      };
-      const found: Array<{ offset: number; text: string }> = [];
-      for (const issue of result.error.issues) {
-        const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
-        for (const path of paths) {
-          const offset = offsetOf(path);
-          const line = offset === undefined ? '' : ` (line ${lines.linePos(offset).line})`;
-          found.push({ offset: offset ?? 0, text: `${where(path)}${line}: ${issueMessage(issue)}` });
-        }
-      }
-      // In file order, which is how people fix them; sort is stable for problems on one line.
-      problems.push(...found.sort((a, b) => a.offset - b.offset).map((p) => p.text));
-    }
-  }
-
-  const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-  throw new SeedError('CONFIG_INVALID', `could not load the tool policy ${source}: ${count}${problems.map((p) => `\n  - ${p}`).join('')}`, {
-    hint: 'fix the problems above; examples/tool-policy.yaml shows the format',
-  });
-}
-
-/** `rules[1].allow.emails[0]`, the way the file reads. */
-function where(path: PropertyKey[]): string {
-  let out = '';
-  for (const key of path) out += typeof key === 'number' ? `[${key}]` : `${out ? '.' : ''}${String(key)}`;
-  return out || 'the file';
-}
-
-function issueMessage(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return 'unknown key';
-    case 'invalid_type':
-      if (issue.input === undefined) return 'is required';
-      if (issue.expected === 'string') return `must be a string, got ${describe(issue.input)}`;
-      if (!issue.message.startsWith('Invalid input')) return issue.message;
-      return `must be ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, got ${describe(issue.input)}`;
-    default:
-      return issue.message;
-  }
-}
-
-function describe(input: unknown): string {
-  if (input === null) return 'nothing';
-  if (Array.isArray(input)) return 'a list';
-  if (typeof input === 'object') return 'a mapping';
-  return `${typeof input} ${JSON.stringify(input)}`;
-}
-
-function yamlMessage(code: string, message: string): string {
-  if (code === 'DUPLICATE_KEY') return 'duplicate key';
-  if (code === 'MULTIPLE_DOCS') return 'the file holds several YAML documents; a policy is one';
-  return message;
+  return parseConfigText(text, format, source, POLICY_FILE.kind, fileSchema, (value) => compile(value.rules, source));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation
 
 interface Rule {
+  server: string | undefined;
   tools: Set<string>;
   any: boolean;
   subjects: Set<string>;
@@ -256,9 +163,10 @@ interface Rule {
 }
 
 function compile(specs: RuleSpec[], source: string): ToolPolicy {
-  const rules: Rule[] = specs.map(({ tools, allow }) => {
+  const rules: Rule[] = specs.map(({ tools, allow, server }) => {
     const emails = (allow.emails ?? []).map((e) => e.toLowerCase());
     return {
+      server,
       tools: new Set(tools),
       any: allow.any === true,
       subjects: new Set(allow.subjects),
@@ -273,10 +181,11 @@ function compile(specs: RuleSpec[], source: string): ToolPolicy {
     source,
     loadedAt: Date.now(),
     ruleCount: rules.length,
-    evaluate(tool: string, caller: Caller): PolicyDecision {
-      const index = rules.findIndex((rule) => (rule.tools.has(tool) || rule.tools.has('*')) && matches(rule, caller));
+    evaluate(tool: string, caller: Caller, server?: string): PolicyDecision {
+      const index = rules.findIndex((rule) => rule.server === server && (rule.tools.has(tool) || rule.tools.has('*')) && matches(rule, caller));
       if (index >= 0) return { allowed: true, rule: index };
-      return { allowed: false, reason: `no rule of ${source} allows ${printable(tool)} for ${who(caller)}` };
+      const what = server === undefined ? printable(tool) : `${printable(tool)} of ${printable(server)}`;
+      return { allowed: false, reason: `no rule of ${source} allows ${what} for ${who(caller)}` };
     },
   });
 }
@@ -307,26 +216,18 @@ function printable(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Files and reloads
 
-function formatOf(path: string): PolicyFormat | undefined {
-  const ext = extname(path).toLowerCase();
-  return ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined;
-}
-
-async function readPolicyText(path: string): Promise<{ text: string; format: PolicyFormat }> {
-  const format = formatOf(path);
-  if (!format) {
-    throw new SeedError('CONFIG_INVALID', `could not load the tool policy ${path}: its name must end in .yaml, .yml or .json`, {
-      hint: 'the extension says whether the file is YAML or JSON',
-    });
-  }
-  try {
-    return { text: await readFile(path, 'utf8'), format };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'there is no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new SeedError('CONFIG_INVALID', `could not load the tool policy ${path}: ${why}`, { hint: 'check TOOL_POLICY_FILE', cause: err });
-  }
-}
+const POLICY_FILE: WatchedFile<ToolPolicy> = {
+  kind: {
+    what: 'the tool policy',
+    hint: 'fix the problems above; examples/tool-policy.yaml shows the format',
+    empty: 'the file is empty; it needs a "rules" list',
+    variable: 'TOOL_POLICY_FILE',
+  },
+  parse: (text, format, source) => parsePolicy(text, format, source),
+  eventPrefix: 'policy',
+  summary: (policy) => ({ ruleCount: policy.ruleCount }),
+  loadedAt: (policy) => policy.loadedAt,
+};
 
 /**
  * Reads and parses a policy file; the extension (`.yaml`, `.yml`, `.json`) says which format.
@@ -339,40 +240,17 @@ async function readPolicyText(path: string): Promise<{ text: string; format: Pol
  * ```
  */
 export async function loadPolicyFile(path: string): Promise<ToolPolicy> {
-  const { text, format } = await readPolicyText(path);
+  const { text, format } = await readConfigText(path, POLICY_FILE.kind);
   return parsePolicy(text, format, path);
 }
 
-export interface WatchPolicyOptions {
-  logger: Logger;
-  /** Called with each policy a reload puts in force (not with the first). */
-  onChange?: (policy: ToolPolicy) => void;
-  /** How long the file must be quiet before a reload: editors write in several steps. 200 ms. */
-  debounceMs?: number;
-}
-
-export interface PolicyWatcher {
-  /** The policy in force: the last one that loaded. */
-  current(): ToolPolicy;
-  /**
-   * Loads the file again now. Rejects with the `CONFIG_INVALID` error when it is broken, and the
-   * last good policy stays in force.
-   */
-  reload(): Promise<void>;
-  /** Stops watching the file and listening for SIGHUP. */
-  close(): void;
-}
-
-type Trigger = 'SIGHUP' | 'file change' | 'reload';
+export type WatchPolicyOptions = WatchOptions<ToolPolicy>;
+export type PolicyWatcher = FileWatcher<ToolPolicy>;
 
 /**
  * Loads the policy file, then keeps it current: reloads on SIGHUP and when the file changes. A
  * broken edit is logged (`policy_reload_failed`) and the last good policy stays in force; never
  * does a failure open every tool or stop the server. Each reload logs `policy_reloaded`.
- *
- * The file's directory is watched, not the file, because editors and config-management tools
- * replace a file by renaming another over it; events for other names are ignored, except
- * Kubernetes' `..data`, which a mounted ConfigMap swaps on update.
  *
  * @returns Once the first load succeeded; rejects when it did not: the server must not start with a
  *   broken policy.
@@ -385,87 +263,6 @@ type Trigger = 'SIGHUP' | 'file change' | 'reload';
  * policy.close();
  * ```
  */
-export async function watchPolicy(path: string, options: WatchPolicyOptions): Promise<PolicyWatcher> {
-  const { logger, onChange, debounceMs = 200 } = options;
-  const first = await readPolicyText(path);
-  let policy = parsePolicy(first.text, first.format, path);
-  let lastText = first.text;
-  let lastFailed = false;
-  let closed = false;
-  let queue: Promise<unknown> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  logger.info('policy_loaded', { source: path, ruleCount: policy.ruleCount });
-
-  const load = async (trigger: Trigger): Promise<void> => {
-    let next: ToolPolicy;
-    try {
-      const { text, format } = await readPolicyText(path);
-      // Our own read, or a touch, can raise an event; a reload without a change is only noise.
-      if (trigger === 'file change' && text === lastText && !lastFailed) return;
-      lastText = text;
-      next = parsePolicy(text, format, path);
-    } catch (err) {
-      lastFailed = true;
-      throw err;
-    }
-    lastFailed = false;
-    if (closed && trigger !== 'reload') return;
-    policy = next;
-    logger.info('policy_reloaded', { source: path, ruleCount: next.ruleCount, trigger });
-    try {
-      onChange?.(next);
-    } catch (err) {
-      logger.error('policy_on_change_failed', { source: path, error: (err as Error).message });
-    }
-  };
-
-  // One load at a time: a slow read finishing last must not put an older text in force.
-  const enqueue = (trigger: Trigger): Promise<void> => {
-    const run = queue.then(() => load(trigger));
-    queue = run.catch(() => undefined);
-    return run;
-  };
-
-  const background = (trigger: Trigger): void => {
-    if (closed) return;
-    enqueue(trigger).catch((err: unknown) => {
-      logger.error('policy_reload_failed', {
-        source: path,
-        trigger,
-        error: err instanceof Error ? err.message : String(err),
-        kept: { loadedAt: new Date(policy.loadedAt).toISOString(), ruleCount: policy.ruleCount },
-      });
-    });
-  };
-
-  const onSighup = (): void => background('SIGHUP');
-  process.on('SIGHUP', onSighup);
-
-  const name = basename(path);
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
-      if (filename !== null && filename !== name && filename !== '..data') return;
-      clearTimeout(timer);
-      timer = setTimeout(() => background('file change'), debounceMs);
-      timer.unref();
-    });
-    watcher.on('error', (err) => {
-      logger.warn('policy_watch_failed', { source: path, error: err.message, hint: 'send SIGHUP to reload the policy' });
-    });
-  } catch (err) {
-    // Out of inotify watches, say: the policy is good, only automatic reloads are lost.
-    logger.warn('policy_watch_failed', { source: path, error: (err as Error).message, hint: 'send SIGHUP to reload the policy' });
-  }
-
-  return {
-    current: () => policy,
-    reload: () => enqueue('reload'),
-    close() {
-      closed = true;
-      clearTimeout(timer);
-      process.off('SIGHUP', onSighup);
-      watcher?.close();
-    },
-  };
+export function watchPolicy(path: string, options: WatchPolicyOptions): Promise<PolicyWatcher> {
+  return watchConfigFile(path, POLICY_FILE, options);
 }

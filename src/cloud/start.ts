@@ -27,6 +27,8 @@ import { createIdpClient, type IdpClient } from './oauth/idp.js';
 import { createOAuthProxy, OAUTH_PATHS } from './oauth/proxy.js';
 import { signingKeys, type SigningKeys } from './oauth/signing-keys.js';
 import type { ToolPolicy } from './policy.js';
+import type { Gateway, GatewayDeps } from './gateway/gateway.js';
+import { CHILD_PREFIX } from './gateway/types.js';
 import { createMemoryRateLimitStore, createRateLimiter } from './rate-limit.js';
 import { createStore } from './store/index.js';
 import { createSharedRateLimitStore } from './store/rate-limit-store.js';
@@ -52,6 +54,8 @@ export interface CloudDeps {
   /** Test seams for the sessions of initialize-era clients. */
   sessionClock?: () => number;
   sessionSweepMs?: number;
+  /** Test seam: gateway children's list cache, breaker and restart timings. */
+  gatewayChild?: GatewayDeps['child'];
 }
 
 export interface RunningCloud {
@@ -92,6 +96,27 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     const mcpUrl = `${baseUrl}${MCP_PATH}`;
     const errorContext = { resourceMetadataUrl: `${baseUrl}${PRM_PATH}${MCP_PATH}` };
     const metrics = createMetrics({ collectDefault: deps.collectDefaultMetrics ?? true });
+    // Gateway mode: the children of UPSTREAMS_FILE, kept current as the file changes.
+    const gatewayStarted = config.upstreamsFile
+      ? await startGateway(config, {
+          policy,
+          logger,
+          metrics,
+          version: deps.version,
+          ...(deps.fetch ? { fetch: deps.fetch } : {}),
+          ...(deps.gatewayChild ? { child: deps.gatewayChild } : {}),
+        })
+      : undefined;
+    if (gatewayStarted) closers.push(() => gatewayStarted.close());
+    const gateway = gatewayStarted?.gateway;
+    // A token for a child's own endpoint names it as its audience (and the child may name more).
+    const ownAudiences = new Set(config.audiences);
+    const acceptsAudience = gateway
+      ? (aud: string) =>
+          ownAudiences.has(aud) ||
+          (aud.startsWith(`${baseUrl}${CHILD_PREFIX}`) && gateway.spec(aud.slice(baseUrl.length + CHILD_PREFIX.length)) !== undefined) ||
+          gateway.names().some((n) => gateway.spec(n)?.audiences?.includes(aud) === true)
+      : undefined;
 
     const store = createStore({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), prefix: config.redisKeyPrefix, metrics, logger });
     closers.push(() => store.close());
@@ -106,6 +131,7 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
           allowedIssuers: config.allowedIssuers,
           ...(signing ? { localIssuers: [{ issuer: baseUrl, jwks: signing.jwks }] } : {}),
           audiences: config.audiences,
+          ...(acceptsAudience ? { acceptsAudience } : {}),
           jwksCacheTtlSec: config.jwksCacheTtlSec,
           onJwksFetch: (_issuer, result) => metrics.jwksRefresh(result),
           // A verification answered from the verified-token cache needs no key lookup at all.
@@ -135,8 +161,7 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
 
     const tools = [...builtinTools(), ...documentTools({ checklistDir: config.checklistDir, processDir: config.processDir })];
     const access = { authRequired: config.authRequired, ...(policy ? { policy } : {}) };
-    const mcp = await createMcpDispatch({
-      tools,
+    const dispatchDeps = {
       version: deps.version,
       access,
       logger,
@@ -148,8 +173,32 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
         ...(deps.sessionClock ? { now: deps.sessionClock } : {}),
         ...(deps.sessionSweepMs ? { sweepMs: deps.sessionSweepMs } : {}),
       },
-    });
+    };
+    const mcp = await createMcpDispatch({ ...dispatchDeps, tools, ...(gateway ? { upstream: gateway.aggregate } : {}) });
     closers.push(() => mcp.close());
+    const cors = createCors({ allowedOrigins: [new URL(baseUrl).origin, ...config.corsExtraOrigins] });
+    const authenticate = createAuthenticate({ ...(validator ? { validator } : {}), authRequired: config.authRequired, logger, metrics });
+    const authorizationServers = proxyEnabled ? [baseUrl] : config.allowedIssuers;
+    if (gateway) {
+      const { gatewayRoutes } = await import('./gateway/routes.js');
+      const childRoutes = gatewayRoutes({
+        gateway,
+        baseUrl,
+        authorizationServers,
+        proxyEnabled,
+        authRequired: config.authRequired,
+        ...(policy ? { policy } : {}),
+        cors,
+        authenticate,
+        ...(limit ? { rateLimit: limit } : {}),
+        dispatch: dispatchDeps,
+        logger,
+        metrics,
+      });
+      gatewayStarted!.onUpdate(() => void childRoutes.prune());
+      closers.push(() => childRoutes.close());
+      routes.push(...childRoutes.routes);
+    }
 
     let shuttingDown = () => false;
     routes.push(
@@ -161,20 +210,21 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
         ...(revocations ? { revocations } : {}),
         revocationFailMode: config.revocationFailMode,
         ...(idp ? { idp } : {}),
+        ...(gateway ? { children: () => gateway.health() } : {}),
         shuttingDown: () => shuttingDown(),
       }),
       ...protectedResourceRoutes(
         protectedResourceMetadata({
           resource: config.audiences[0] ?? mcpUrl,
           // With the proxy, MCP clients are sent to it; it sends the browser on to the IdP.
-          authorizationServers: proxyEnabled ? [baseUrl] : config.allowedIssuers,
+          authorizationServers,
           scopesSupported: config.scopesSupported,
         }),
         MCP_PATH,
       ),
       mcpRoute({
-        cors: createCors({ allowedOrigins: [new URL(baseUrl).origin, ...config.corsExtraOrigins] }),
-        authenticate: createAuthenticate({ ...(validator ? { validator } : {}), authRequired: config.authRequired, logger, metrics }),
+        cors,
+        authenticate,
         ...(limit ? { rateLimit: limit } : {}),
         ...(config.authRequired ? { toolAccess: { tools: new Map(tools.map((t) => [t.name, t])), access, logger, metrics } } : {}),
         mcp,
@@ -220,6 +270,50 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     await closeAll().catch(() => {});
     throw err;
   }
+}
+
+/** Gateway mode: the upstreams file, watched, and the children it names. */
+async function startGateway(
+  config: CloudConfig,
+  parts: { policy: { current(): ToolPolicy } | undefined; logger: Logger; metrics: Metrics; version: string; fetch?: typeof fetch; child?: GatewayDeps['child'] },
+): Promise<{ gateway: Gateway; onUpdate(listener: () => void): void; close(): Promise<void> }> {
+  const [{ watchUpstreams }, { createGateway }] = await Promise.all([import('./gateway/upstreams-file.js'), import('./gateway/gateway.js')]);
+  const listeners: Array<() => void> = [];
+  let gateway: Gateway | undefined;
+  const watcher = await watchUpstreams(
+    config.upstreamsFile!,
+    { allowedIssuers: config.allowedIssuers },
+    {
+      logger: parts.logger,
+      onChange: (next) => {
+        gateway?.update(next);
+        for (const listener of listeners) listener();
+      },
+    },
+  );
+  try {
+    gateway = createGateway(watcher.current(), {
+      logger: parts.logger,
+      metrics: parts.metrics,
+      version: parts.version,
+      authRequired: config.authRequired,
+      ...(parts.policy ? { policy: parts.policy } : {}),
+      ...(parts.fetch ? { fetch: parts.fetch } : {}),
+      ...(parts.child ? { child: parts.child } : {}),
+    });
+  } catch (err) {
+    watcher.close();
+    throw err;
+  }
+  const started = gateway;
+  return {
+    gateway: started,
+    onUpdate: (listener) => listeners.push(listener),
+    async close() {
+      watcher.close();
+      await started.close();
+    },
+  };
 }
 
 /** The OAuth proxy (OAUTH_PROXY_ENABLED) and its client at the IdP. */

@@ -17,6 +17,8 @@ export interface ReadinessDeps {
   revocations?: RevocationList;
   revocationFailMode: 'closed' | 'open';
   idp?: IdpClient;
+  /** Gateway mode: each child's state. A child down degrades readiness; it never makes the replica unready (the others still serve). */
+  children?(): Array<{ name: string; status: string; breaker: string; detail?: string }>;
   shuttingDown(): boolean;
 }
 
@@ -49,6 +51,11 @@ export function readiness(deps: ReadinessDeps): Readiness {
   };
   if (deps.revocations) checks.revocations = { ...deps.revocations.health(), fail_mode: deps.revocationFailMode };
   if (deps.idp) checks.oauth_proxy = deps.idp.status();
+  if (deps.children) {
+    const children = deps.children();
+    const down = children.filter((c) => c.status === 'down').map((c) => c.name);
+    checks.children = { status: down.length === 0 ? 'ok' : 'degraded', ...(down.length > 0 ? { down } : {}), children };
+  }
   const ok = !shuttingDown && (jwksOk || !deps.authRequired);
   const degraded = Object.values(checks).some((c) => c.status === 'unavailable' || c.status === 'degraded' || c.status === 'open' || c.status === 'half-open');
   return { ok, body: { status: !ok ? 'unavailable' : degraded ? 'degraded' : 'ok', timestamp: new Date().toISOString(), checks } };

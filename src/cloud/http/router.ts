@@ -10,8 +10,10 @@ import { sendError, type ErrorContext } from './respond.js';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 
 export interface Route {
-  /** The exact path (no query). */
+  /** The exact path (no query); with `prefix`, a path ending in `/` that every path below it reaches. */
   path: string;
+  /** Serves every path that starts with `path` (which ends in `/`) and has no exact route of its own. */
+  prefix?: boolean;
   /** The methods served; absent = every method reaches the handler, which decides. */
   methods?: readonly string[];
   /**
@@ -43,10 +45,20 @@ const PREFLIGHT_HEADERS = 'authorization, content-type, mcp-protocol-version';
 /** A router over `routes`; two routes with one path are a programming error. */
 export function createRouter(routes: readonly Route[], context: ErrorContext): Router {
   const byPath = new Map<string, Route>();
+  const prefixes: Route[] = [];
   for (const route of routes) {
+    if (route.prefix) {
+      if (!route.path.endsWith('/')) throw new TypeError(`could not build the routes: the prefix ${route.path} must end in /`);
+      if (prefixes.some((r) => r.path === route.path)) throw new TypeError(`could not build the routes: ${route.path} is routed twice`);
+      prefixes.push(route);
+      continue;
+    }
     if (byPath.has(route.path)) throw new TypeError(`could not build the routes: ${route.path} is routed twice`);
     byPath.set(route.path, route);
   }
+  // The longest prefix wins.
+  prefixes.sort((a, b) => b.path.length - a.path.length);
+  const find = (path: string) => byPath.get(path) ?? (prefixes.length > 0 ? prefixes.find((r) => path.startsWith(r.path) && path.length > r.path.length) : undefined);
   async function serve(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       if (route.cors === 'public') {
@@ -73,10 +85,10 @@ export function createRouter(routes: readonly Route[], context: ErrorContext): R
     }
   }
   return {
-    find: (path) => byPath.get(path),
+    find,
     serve,
     async dispatch(req, res, path) {
-      const route = byPath.get(path);
+      const route = find(path);
       if (!route) return false;
       await serve(route, req, res);
       return true;

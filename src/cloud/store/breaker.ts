@@ -24,6 +24,8 @@ export interface BreakerOptions {
    * caller's own mistake (a value that is not JSON) should not open the breaker for everyone.
    */
   isFailure?(err: unknown): boolean;
+  /** The error an open breaker rejects with; default {@link StoreUnavailableError} (the store's breakers). */
+  refuse?(message: string): Error;
 }
 
 export interface Breaker {
@@ -78,7 +80,8 @@ export function createBreaker(options: BreakerOptions): Breaker {
     if (current === 'open' && clock() - openedAt >= openMs) enter('half-open');
     return current;
   };
-  const refuse = (why: string) => Promise.reject(new StoreUnavailableError(`${name} circuit breaker open: ${why}`));
+  const refuseWith = options.refuse ?? ((message: string) => new StoreUnavailableError(message));
+  const refuse = (why: string) => Promise.reject(refuseWith(`${name} circuit breaker open: ${why}`));
 
   return {
     state,

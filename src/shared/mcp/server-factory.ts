@@ -1,7 +1,7 @@
 import { ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type ServerContext, type Tool } from '@modelcontextprotocol/server';
 import type { Logger } from '../logger.js';
 import { errorResult, ToolError, type Caller, type ToolDefinition } from '../tools/types.js';
-import type { UpstreamProxy } from './upstream.js';
+import type { UpstreamContext, UpstreamProxy } from './upstream.js';
 
 export interface ServerFactoryOptions {
   info: { name: string; version: string };
@@ -13,6 +13,8 @@ export interface ServerFactoryOptions {
   authorize?(tool: ToolDefinition, caller: Caller): void;
   /** Local bridge mode: a remote server's tools, resources and prompts, offered as our own. */
   upstream?: UpstreamProxy;
+  /** Who each proxied request is for (the cloud gateway); absent for the local bridge. */
+  upstreamContext?: (ctx: ServerContext) => UpstreamContext | undefined;
   /** Told about every tool call, for metrics. */
   onToolCall?(tool: string, status: 'success' | 'error', seconds: number): void;
   logger: Logger;
@@ -81,6 +83,7 @@ export function createServerFactory(options: ServerFactoryOptions): () => Server
   const own = new Set(options.tools.map((t) => t.name));
   const ownList = runner.list;
   const { upstream, logger } = options;
+  const contextOf = (ctx: ServerContext) => options.upstreamContext?.(ctx);
 
   return () => {
     const server = new Server(options.info, {
@@ -95,7 +98,7 @@ export function createServerFactory(options: ServerFactoryOptions): () => Server
       const cursor = request.params?.cursor;
       if (!upstream) return { tools: ownList };
       try {
-        const remote = await upstream.listTools(cursor, ctx.mcpReq.signal);
+        const remote = await upstream.listTools(cursor, ctx.mcpReq.signal, contextOf(ctx));
         const tools = remote.tools.filter((t) => !own.has(t.name));
         return { tools: cursor ? tools : [...ownList, ...tools], ...(remote.nextCursor ? { nextCursor: remote.nextCursor } : {}) };
       } catch (err) {
@@ -120,7 +123,7 @@ export function createServerFactory(options: ServerFactoryOptions): () => Server
       const started = performance.now();
       let result: CallToolResult;
       try {
-        result = await upstream.callTool(request.params, ctx.mcpReq.signal);
+        result = await upstream.callTool(request.params, ctx.mcpReq.signal, contextOf(ctx));
       } catch (err) {
         if (err instanceof ProtocolError) throw err;
         result = errorResult(err instanceof ToolError ? err.message : `could not run ${name}: ${(err as Error).message}`);
@@ -130,11 +133,11 @@ export function createServerFactory(options: ServerFactoryOptions): () => Server
     });
 
     if (upstream) {
-      server.setRequestHandler('resources/list', (r, ctx) => upstream.listResources(r.params?.cursor, ctx.mcpReq.signal).catch(asProtocolError));
-      server.setRequestHandler('resources/templates/list', (r, ctx) => upstream.listResourceTemplates(r.params?.cursor, ctx.mcpReq.signal).catch(asProtocolError));
-      server.setRequestHandler('resources/read', (r, ctx) => upstream.readResource(r.params, ctx.mcpReq.signal).catch(asProtocolError));
-      server.setRequestHandler('prompts/list', (r, ctx) => upstream.listPrompts(r.params?.cursor, ctx.mcpReq.signal).catch(asProtocolError));
-      server.setRequestHandler('prompts/get', (r, ctx) => upstream.getPrompt(r.params, ctx.mcpReq.signal).catch(asProtocolError));
+      server.setRequestHandler('resources/list', (r, ctx) => upstream.listResources(r.params?.cursor, ctx.mcpReq.signal, contextOf(ctx)).catch(asProtocolError));
+      server.setRequestHandler('resources/templates/list', (r, ctx) => upstream.listResourceTemplates(r.params?.cursor, ctx.mcpReq.signal, contextOf(ctx)).catch(asProtocolError));
+      server.setRequestHandler('resources/read', (r, ctx) => upstream.readResource(r.params, ctx.mcpReq.signal, contextOf(ctx)).catch(asProtocolError));
+      server.setRequestHandler('prompts/list', (r, ctx) => upstream.listPrompts(r.params?.cursor, ctx.mcpReq.signal, contextOf(ctx)).catch(asProtocolError));
+      server.setRequestHandler('prompts/get', (r, ctx) => upstream.getPrompt(r.params, ctx.mcpReq.signal, contextOf(ctx)).catch(asProtocolError));
     }
     return server;
   };

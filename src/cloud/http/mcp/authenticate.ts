@@ -52,7 +52,13 @@ export function createAuthenticate(deps: AuthenticateDeps): Authenticate {
     metrics?.authAttempt('success', 'none', (performance.now() - started) / 1000);
     let known = perToken.get(v);
     if (!known) {
-      const info: AuthInfo = { token, clientId: v.clientId ?? v.subject, scopes: v.scopes, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}), extra: { caller: v.caller } };
+      const info: AuthInfo = {
+        token,
+        clientId: v.clientId ?? v.subject,
+        scopes: v.scopes,
+        ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}),
+        extra: { caller: v.caller, audience: v.audience },
+      };
       known = {
         audit: logger.prepare('info', 'token_validated', { event: 'token_validated', subject: v.subject, issuer: v.issuer, client_id: v.clientId }),
         auth: { verified: v, info },

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import type { Logger } from '../../../shared/logger.js';
 import { createServerFactory, createToolRunner, type ServerFactoryOptions } from '../../../shared/mcp/server-factory.js';
+import type { UpstreamContext, UpstreamProxy } from '../../../shared/mcp/upstream.js';
 import { ToolError, type Caller, type ToolDefinition } from '../../../shared/tools/types.js';
 import { CloudError } from '../../errors.js';
 import { createFastPath, fastPathEligible } from './fast-path.js';
@@ -24,6 +25,10 @@ import { MAX_BODY_BYTES } from './read-message.js';
 
 export interface McpDispatchDeps {
   tools: ToolDefinition[];
+  /** Gateway mode: the children served next to (`/mcp`) or instead of (`/mcp/<name>`) the tools above. */
+  upstream?: UpstreamProxy;
+  /** The server's name in `initialize` answers; `seed-mcp` unless set. */
+  name?: string;
   version: string;
   access: ToolAccessOptions;
   logger: Logger;
@@ -53,15 +58,22 @@ const ANONYMOUS: Caller = { subject: 'anonymous', issuer: 'none', scopes: [] };
 /** The caller the authentication step put into `authInfo`; anonymous only with AUTH_REQUIRED=false. */
 export const callerOf = (authInfo: AuthInfo | undefined): Caller => (authInfo?.extra as { caller?: Caller } | undefined)?.caller ?? ANONYMOUS;
 
+/** Who a proxied request is for: the caller, their token (for a token exchange, never forwarded) and its audiences. */
+export function upstreamContextOf(authInfo: AuthInfo | undefined): UpstreamContext {
+  const audience = (authInfo?.extra as { audience?: readonly string[] } | undefined)?.audience;
+  return { caller: callerOf(authInfo), ...(authInfo?.token ? { token: authInfo.token } : {}), ...(audience ? { audience } : {}) };
+}
+
 /** Builds the MCP servers behind the endpoint: the fast path, the sessions and the SDK's handler. */
 export async function createMcpDispatch(deps: McpDispatchDeps): Promise<McpDispatch> {
   const { logger, metrics } = deps;
   const [{ createMcpHandler, isInitializeRequest }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
   const factoryOptions: ServerFactoryOptions = {
-    info: { name: 'seed-mcp', version: deps.version },
+    info: { name: deps.name ?? 'seed-mcp', version: deps.version },
     mode: 'cloud',
     tools: deps.tools,
     callerFrom: async (ctx) => callerOf(ctx.http?.authInfo),
+    ...(deps.upstream ? { upstream: deps.upstream, upstreamContext: (ctx) => upstreamContextOf(ctx.http?.authInfo) } : {}),
     // The HTTP layer already answered 403; this keeps a tool safe however it is reached.
     authorize: (tool, caller) => {
       const access = toolAccess(tool, caller, deps.access);
@@ -77,7 +89,8 @@ export async function createMcpDispatch(deps: McpDispatchDeps): Promise<McpDispa
     onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
   };
   const factory = createServerFactory(factoryOptions);
-  const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf });
+  // With children, the tool list is theirs too: only seed-mcp's own tool calls skip the server.
+  const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf, listDirect: !deps.upstream });
   const sessions = createSessions({
     ttlSec: deps.sessions.ttlSec,
     max: deps.sessions.max,

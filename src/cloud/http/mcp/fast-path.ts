@@ -36,7 +36,7 @@ export function fastPathEligible(req: IncomingMessage, body: unknown): body is J
  * and restored in the answer. A server per request (the SDK's stateless serving) costs several
  * times more than the request itself.
  */
-export async function createFastPath(server: Server, direct?: { runner: ToolRunner; callerOf: (authInfo: AuthInfo | undefined) => Caller }) {
+export async function createFastPath(server: Server, direct?: { runner: ToolRunner; callerOf: (authInfo: AuthInfo | undefined) => Caller; listDirect?: boolean }) {
   const [client, serverSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
   const pending = new Map<number, (reply: JSONRPCMessage) => void>();
@@ -71,10 +71,11 @@ export async function createFastPath(server: Server, direct?: { runner: ToolRunn
 async function answerDirectly(
   request: JsonRpcRequest,
   authInfo: AuthInfo | undefined,
-  { runner, callerOf }: { runner: ToolRunner; callerOf: (authInfo: AuthInfo | undefined) => Caller },
+  { runner, callerOf, listDirect = true }: { runner: ToolRunner; callerOf: (authInfo: AuthInfo | undefined) => Caller; listDirect?: boolean },
 ): Promise<JSONRPCMessage | undefined> {
   const fail = (code: number, message: string) => ({ jsonrpc: '2.0', id: request.id, error: { code, message } }) as JSONRPCMessage;
   if (request.method === 'tools/list') {
+    if (!listDirect) return undefined;
     // Our list has one page: a cursor is the SDK's business (it answers an invalid one).
     if (request.params?.cursor !== undefined) return undefined;
     return { jsonrpc: '2.0', id: request.id, result: { tools: runner.list } } as JSONRPCMessage;

@@ -185,6 +185,19 @@ describe('gateway mode', () => {
     expect(wrong.headers.get('www-authenticate')).toContain(`resource_metadata="${baseUrl}/.well-known/oauth-protected-resource/mcp/old"`);
   });
 
+  it('refreshes the cached tool list when a child says it changed (the list otherwise lives 60 s)', async () => {
+    const client = await modernClient('/mcp');
+    expect(await client.listTools().then((r) => r.tools.map((t) => t.name))).not.toContain('calc_grown');
+    expect(textOf(await client.callTool({ name: 'calc_grow', arguments: {} }))).toBe('grown');
+    let names: string[] = [];
+    for (let i = 0; i < 30 && !names.includes('calc_grown'); i++) {
+      await sleep(50);
+      names = (await client.listTools()).tools.map((t) => t.name);
+    }
+    expect(names).toContain('calc_grown');
+    expect(textOf(await client.callTool({ name: 'calc_grown', arguments: {} }))).toBe('I grew');
+  });
+
   it('restarts a stdio child that crashed', async () => {
     const client = await modernClient('/mcp');
     const pid = textOf(await client.callTool({ name: 'calc_pid', arguments: {} }));

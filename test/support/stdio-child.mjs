@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * A stdio MCP server for gateway tests (SDK v1, the `initialize` era): `add` sums two numbers,
+ * A stdio MCP server for gateway tests (SDK v1, the `initialize` era): `add` sums two numbers, `grow` adds a tool at run time (list_changed),
  * `env` answers an environment variable (to show the gateway passes `env`), `crash` exits the
  * process (the gateway must restart it). Plain JavaScript: the gateway spawns it with `node`.
  */
@@ -19,5 +19,9 @@ server.registerTool('pid', { description: 'This process id.' }, async () => ({ c
 server.registerTool('crash', { description: 'Exits at once.' }, async () => {
   setImmediate(() => process.exit(3));
   return { content: [{ type: 'text', text: 'bye' }] };
+});
+server.registerTool('grow', { description: 'Adds the tool "grown" (the SDK then sends notifications/tools/list_changed).' }, async () => {
+  server.registerTool('grown', { description: 'Added at run time.' }, async () => ({ content: [{ type: 'text', text: 'I grew' }] }));
+  return { content: [{ type: 'text', text: 'grown' }] };
 });
 await server.connect(new StdioServerTransport());

@@ -145,6 +145,19 @@ describe('gateway mode', () => {
     expect(mints.sort()).toEqual(['mcp_child_token_mints_total{child="docs",result="success"} 1', 'mcp_child_token_mints_total{child="old",result="success"} 1']);
   });
 
+  it("aggregates the children's resources (under their own URIs) and prompts (as <name>_<prompt>)", async () => {
+    const client = await modernClient('/mcp');
+    const { resources } = await client.listResources();
+    expect(resources.map((r) => r.uri)).toContain('test://hello');
+    const read = await client.readResource({ uri: 'test://hello' });
+    expect((read.contents[0] as { text: string }).text).toBe('hello from upstream');
+    const { prompts } = await client.listPrompts();
+    expect(prompts.map((p) => p.name)).toEqual(expect.arrayContaining(['docs_greet', 'old_greet']));
+    const prompt = await client.getPrompt({ name: 'docs_greet', arguments: { name: 'Ada' } });
+    expect((prompt.messages[0]!.content as { text: string }).text).toBe('Hello, Ada!');
+    await expect(client.getPrompt({ name: 'nope_greet', arguments: {} })).rejects.toThrow(/unknown prompt/);
+  });
+
   it('denies a tool no rule allows, before the child is called, and audits the decision', async () => {
     const client = await modernClient('/mcp');
     const before = modern.counts.requests;

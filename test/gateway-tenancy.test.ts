@@ -5,17 +5,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/client';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCloudConfig } from '../src/cloud/config.js';
-import { startCloud, type RunningCloud } from '../src/cloud/start.js';
-import { createLogger } from '../src/shared/logger.js';
+import type { RunningCloud } from '../src/cloud/start.js';
 import { tempDir } from './support/cli.js';
+import { modernMcpClient, reserveBaseUrl, startGatewayCloud } from './support/gateway.js';
 import { registerTokenExchange, TOKEN_EXCHANGE_GRANT, type TokenExchangeGrant } from './support/gateway-token-exchange.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { textOf } from './support/mcp-clients.js';
-import { freePort } from './support/ports.js';
 import { startUpstream, type TestUpstream } from './support/upstream.js';
 
 let idpA: TestIdp;
@@ -28,7 +25,7 @@ let spare: TestUpstream;
 let cloud: RunningCloud;
 let baseUrl: string;
 let dir: string;
-const logLines: string[] = [];
+let logLines: string[] = [];
 const cleanups: Array<() => unknown> = [];
 
 const cc = (idp: TestIdp, resource: string) => ({ type: 'client_credentials', issuer: idp.issuer, client_id: 'seed-service', client_secret_file: 'gw-secret', resource });
@@ -36,8 +33,8 @@ let upstreams: Array<Record<string, unknown>>;
 const writeUpstreams = () => writeFileSync(join(dir, 'upstreams.json'), JSON.stringify({ upstreams }));
 
 beforeAll(async () => {
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
+  const reserved = await reserveBaseUrl();
+  baseUrl = reserved.baseUrl;
   [childA, childB, onBehalf, spare] = await Promise.all([
     startUpstream({ era: 'modern' }),
     startUpstream({ era: 'modern' }),
@@ -82,25 +79,12 @@ beforeAll(async () => {
     },
   ];
   writeUpstreams();
-  cloud = await startCloud(
-    {
-      ...loadCloudConfig({
-        ALLOWED_ISSUERS: `${idpA.issuer},${idpB.issuer}`,
-        RESOURCE_IDENTIFIER: `${baseUrl}/mcp`,
-        BASE_URL: baseUrl,
-        UPSTREAMS_FILE: join(dir, 'upstreams.json'),
-        RATE_LIMIT_ENABLED: 'false',
-      }),
-      port,
-      host: '127.0.0.1',
-    },
-    {
-      logger: createLogger({ format: 'json', level: 'debug', write: (l) => logLines.push(l) }),
-      version: 'test',
-      collectDefaultMetrics: false,
-      gatewayChild: { breaker: { failureThreshold: 3, openMs: 300 }, listTtlMs: 200 },
-    },
-  );
+  ({ cloud, logLines } = await startGatewayCloud(
+    reserved.port,
+    baseUrl,
+    { ALLOWED_ISSUERS: `${idpA.issuer},${idpB.issuer}`, RESOURCE_IDENTIFIER: `${baseUrl}/mcp`, UPSTREAMS_FILE: join(dir, 'upstreams.json') },
+    { gatewayChild: { breaker: { failureThreshold: 3, openMs: 300 }, listTtlMs: 200 } },
+  ));
 });
 
 afterAll(async () => {
@@ -110,9 +94,7 @@ afterAll(async () => {
 });
 
 async function client(idp: TestIdp, path = '/mcp', principal: 'other-service' | 'seed-service' = 'other-service'): Promise<Client> {
-  const token = await idp.serviceToken({ client: principal, resource: `${baseUrl}${path}` });
-  const c = new Client({ name: 'tenancy-test', version: '1' }, { versionNegotiation: { mode: 'auto' } });
-  await c.connect(new StreamableHTTPClientTransport(new URL(`${baseUrl}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  const c = await modernMcpClient(`${baseUrl}${path}`, await idp.serviceToken({ client: principal, resource: `${baseUrl}${path}` }));
   cleanups.push(() => c.close());
   return c;
 }

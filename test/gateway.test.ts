@@ -8,18 +8,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/client';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport as V1StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/client';
+import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCloudConfig } from '../src/cloud/config.js';
-import { startCloud, type RunningCloud } from '../src/cloud/start.js';
-import { createLogger } from '../src/shared/logger.js';
+import type { RunningCloud } from '../src/cloud/start.js';
 import { tempDir } from './support/cli.js';
+import { legacyMcpClient, modernMcpClient, reserveBaseUrl, startGatewayCloud } from './support/gateway.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { textOf } from './support/mcp-clients.js';
-import { freePort } from './support/ports.js';
 import { startUpstream, type TestUpstream } from './support/upstream.js';
 
 const STDIO_CHILD = join(import.meta.dirname, 'support', 'stdio-child.mjs');
@@ -30,12 +26,12 @@ let legacy: TestUpstream;
 let cloud: RunningCloud;
 let baseUrl: string;
 let dir: string;
-const logLines: string[] = [];
+let logLines: string[] = [];
 const cleanups: Array<() => unknown> = [];
 
 beforeAll(async () => {
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
+  const reserved = await reserveBaseUrl();
+  baseUrl = reserved.baseUrl;
   modern = await startUpstream({ era: 'modern' });
   legacy = await startUpstream({ era: 'legacy' });
   idp = await startIdp({ resources: [`${baseUrl}/mcp`, `${baseUrl}/mcp/docs`, `${baseUrl}/mcp/old`, `${baseUrl}/mcp/calc`, modern.url, legacy.url] });
@@ -72,26 +68,12 @@ beforeAll(async () => {
     allow: { subjects: [other-service] }
 `,
   );
-  cloud = await startCloud(
-    {
-      ...loadCloudConfig({
-        OIDC_ISSUER: idp.issuer,
-        RESOURCE_IDENTIFIER: `${baseUrl}/mcp`,
-        BASE_URL: baseUrl,
-        UPSTREAMS_FILE: join(dir, 'upstreams.json'),
-        TOOL_POLICY_FILE: join(dir, 'policy.yaml'),
-        RATE_LIMIT_ENABLED: 'false',
-      }),
-      port,
-      host: '127.0.0.1',
-    },
-    {
-      logger: createLogger({ format: 'json', level: 'debug', write: (l) => logLines.push(l) }),
-      version: 'test',
-      collectDefaultMetrics: false,
-      gatewayChild: { breaker: { failureThreshold: 2, openMs: 500 }, restartDelayMs: 100 },
-    },
-  );
+  ({ cloud, logLines } = await startGatewayCloud(
+    reserved.port,
+    baseUrl,
+    { OIDC_ISSUER: idp.issuer, RESOURCE_IDENTIFIER: `${baseUrl}/mcp`, UPSTREAMS_FILE: join(dir, 'upstreams.json'), TOOL_POLICY_FILE: join(dir, 'policy.yaml') },
+    { gatewayChild: { breaker: { failureThreshold: 2, openMs: 500 }, restartDelayMs: 100 } },
+  ));
 });
 
 afterAll(async () => {
@@ -104,17 +86,13 @@ afterAll(async () => {
 const callerToken = (resource: string) => idp.serviceToken({ client: 'other-service', resource });
 
 async function modernClient(path: string): Promise<Client> {
-  const token = await callerToken(`${baseUrl}${path}`);
-  const client = new Client({ name: 'gateway-test', version: '1' }, { versionNegotiation: { mode: 'auto' } });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${baseUrl}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  const client = await modernMcpClient(`${baseUrl}${path}`, await callerToken(`${baseUrl}${path}`));
   cleanups.push(() => client.close());
   return client;
 }
 
 async function legacyClient(path: string): Promise<V1Client> {
-  const token = await callerToken(`${baseUrl}${path}`);
-  const client = new V1Client({ name: 'gateway-test-v1', version: '1' });
-  await client.connect(new V1StreamableHTTPClientTransport(new URL(`${baseUrl}${path}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  const client = await legacyMcpClient(`${baseUrl}${path}`, await callerToken(`${baseUrl}${path}`));
   cleanups.push(() => client.close());
   return client;
 }

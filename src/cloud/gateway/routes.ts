@@ -14,9 +14,10 @@ import type { Authenticate } from '../http/mcp/authenticate.js';
 import { createMcpDispatch, type McpDispatch, type McpDispatchDeps, upstreamContextOf } from '../http/mcp/dispatch.js';
 import { readMessage } from '../http/mcp/read-message.js';
 import type { RateLimitStep } from '../http/mcp/rate-limit.js';
-import { checkOrigin } from '../http/mcp/route.js';
+import { enterMcp } from '../http/mcp/route.js';
 import { recordRefusal } from '../http/mcp/audit.js';
 import { PRM_PATH, protectedResourceMetadata } from '../http/protected-resource.js';
+import { noteMcpMessage } from '../tracing.js';
 import { sendError, sendJson } from '../http/respond.js';
 import type { Route } from '../http/router.js';
 import { childAccess, type Gateway } from './gateway.js';
@@ -89,14 +90,8 @@ export function gatewayRoutes(deps: GatewayRouteDeps): GatewayRoutes {
                 .join(', ') || 'none configured'
             }`,
           });
-        if (deps.cors.preflight(req, res)) return;
-        checkOrigin(deps.cors, req, res);
-        const pending = deps.authenticate(req);
-        const auth = pending instanceof Promise ? await pending : pending;
-        if (deps.rateLimit) {
-          const headers = await deps.rateLimit(req, auth);
-          for (const header in headers) res.setHeader(header, headers[header]!);
-        }
+        const auth = await enterMcp(deps, req, res);
+        if (!auth) return;
         // The child's tenancy and scopes, answered before any MCP server: a 403 names what to ask for.
         const access = childAccess(spec, upstreamContextOf(auth.info), undefined, deps);
         if (!access.allowed) {
@@ -108,6 +103,7 @@ export function gatewayRoutes(deps: GatewayRouteDeps): GatewayRoutes {
           throw err;
         }
         const message = req.method === 'POST' ? await readMessage(req) : undefined;
+        noteMcpMessage(message);
         await (await serversOf(spec.name)).dispatch(req, res, message, auth);
       } catch (err) {
         if (!isCloudError(err) || res.headersSent) throw err;

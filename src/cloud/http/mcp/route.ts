@@ -5,8 +5,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forbiddenOrigin, type Cors } from '../../cors.js';
+import { noteMcpMessage } from '../../tracing.js';
 import type { Route } from '../router.js';
-import type { Authenticate } from './authenticate.js';
+import type { Authenticate, Authenticated } from './authenticate.js';
 import type { McpDispatch } from './dispatch.js';
 import { readMessage } from './read-message.js';
 import type { RateLimitStep } from './rate-limit.js';
@@ -31,21 +32,32 @@ export function checkOrigin(cors: Cors, req: IncomingMessage, res: ServerRespons
   cors.apply(req, res);
 }
 
+/**
+ * The first steps of every MCP endpoint (`/mcp` and a gateway child's `/mcp/<name>`): the CORS
+ * preflight (answered here: resolves undefined), the origin, the caller, the rate limit.
+ */
+export async function enterMcp(deps: Pick<McpRouteDeps, 'cors' | 'authenticate' | 'rateLimit'>, req: IncomingMessage, res: ServerResponse): Promise<Authenticated | undefined> {
+  if (deps.cors.preflight(req, res)) return undefined;
+  checkOrigin(deps.cors, req, res);
+  const pending = deps.authenticate(req);
+  const auth = pending instanceof Promise ? await pending : pending;
+  if (deps.rateLimit) {
+    const headers = await deps.rateLimit(req, auth);
+    for (const name in headers) res.setHeader(name, headers[name]!);
+  }
+  return auth;
+}
+
 export function mcpRoute(deps: McpRouteDeps): Route {
   return {
     path: MCP_PATH,
     async handle(req, res) {
-      if (deps.cors.preflight(req, res)) return;
-      checkOrigin(deps.cors, req, res);
-      const pending = deps.authenticate(req);
-      const auth = pending instanceof Promise ? await pending : pending;
-      if (deps.rateLimit) {
-        const headers = await deps.rateLimit(req, auth);
-        for (const name in headers) res.setHeader(name, headers[name]!);
-      }
+      const auth = await enterMcp(deps, req, res);
+      if (!auth) return;
       let message: unknown;
       if (req.method === 'POST') {
         message = await readMessage(req);
+        noteMcpMessage(message);
         if (deps.toolAccess && auth.verified) checkToolAccess(deps.toolAccess, message, auth.verified.caller);
       }
       await deps.mcp.dispatch(req, res, message, auth);

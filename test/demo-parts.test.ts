@@ -2,12 +2,14 @@
  * The demo's plain functions on their own: port and host planning, the profile it saves, the
  * example documents it finds, and the file that keeps the IdP's state across restarts.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFileAdapterStore } from '../src/demo/adapter.js';
 import { loadOrCreateKeys } from '../src/demo/keys.js';
 import { demoProfileConfig, exampleDocuments, planDemo } from '../src/demo/run-demo.js';
+import { DEMO_GATEWAY_CLIENT_ID, loadOrCreateGatewaySecret, writeDemoUpstreams } from '../src/demo/upstreams.js';
+import { parseUpstreams } from '../src/cloud/gateway/upstreams-file.js';
 import { tempDirs } from './support/cli.js';
 
 const newDir = tempDirs('seed-mcp-demo-parts-');
@@ -50,6 +52,29 @@ describe('demoProfileConfig', () => {
     const moved = demoProfileConfig(plan, { issuer: 'http://127.0.0.1:9000', resource: 'http://127.0.0.1:9001/mcp' });
     expect(moved.issuer).toBeUndefined();
     expect(moved.resource).toBeUndefined();
+  });
+});
+
+describe('the demo gateway wiring', () => {
+  it('keeps the service client secret (0600) across runs and writes an upstreams file the real parser accepts', async () => {
+    const dir = join(newDir(), 'demo');
+    const first = await loadOrCreateGatewaySecret(dir);
+    expect(statSync(first.path).mode & 0o777).toBe(0o600);
+    expect((await loadOrCreateGatewaySecret(dir)).secret).toBe(first.secret);
+    const issuer = 'http://127.0.0.1:4740';
+    const path = await writeDemoUpstreams(dir, { issuer, childUrl: 'http://127.0.0.1:45678/mcp', childName: 'tickets' });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const text = readFileSync(path, 'utf8');
+    expect(text).not.toContain(first.secret);
+    const parsed = parseUpstreams(text, 'yaml', path, { allowedIssuers: [issuer], baseDir: dir });
+    expect(parsed.children).toEqual([
+      expect.objectContaining({
+        name: 'tickets',
+        url: 'http://127.0.0.1:45678/mcp',
+        auth: { type: 'client_credentials', issuer, clientId: DEMO_GATEWAY_CLIENT_ID, clientSecretFile: first.path, resource: 'http://127.0.0.1:45678/mcp' },
+        allowedIssuers: [issuer],
+      }),
+    ]);
   });
 });
 

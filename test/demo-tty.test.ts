@@ -33,6 +33,7 @@ describe('seed-mcp demo in a real terminal', () => {
     expect(screen, shown).toMatch(new RegExp(`Identity provider +${issuer}\\n`));
     expect(screen, shown).toMatch(new RegExp(`MCP server +${mcpUrl.replace(/[.]/g, '\\.')}\\n`));
     expect(screen, shown).toMatch(/Demo user +demo {2}password demo\n/);
+    expect(screen, shown).toMatch(/Gateway child +tickets at http:\/\/127\.0\.0\.1:\d+\/mcp\n/);
     expect(screen, shown).toContain(`saved in ${join(configDir, 'config.json')}`);
     expect(screen, shown).toContain('Next, in a second terminal:');
     // Each command on one unbroken line, ready to paste.

@@ -1,6 +1,6 @@
 /**
- * `seed-mcp demo` as a newcomer runs it: the built CLI as a subprocess with its embedded IdP and
- * the real cloud server, then — as in a second terminal — `login --profile demo <MCP URL>` through
+ * `seed-mcp demo` as a newcomer runs it: the built CLI as a subprocess with its embedded IdP, the
+ * real cloud server and, behind it in gateway mode, the demo's own "tickets" MCP server, then — as in a second terminal — `login --profile demo <MCP URL>` through
  * the scripted browser, `status`, `token`, the device flow, `serve --upstream` driven by the SDK's
  * clients over stdio, `config claude`, `--print-claude-config`; the refusals (non-loopback host,
  * port in use, someone else's profile); and Ctrl-C (SIGINT) freeing both ports.
@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/client';
+import { Client as SdkClient, StreamableHTTPClientTransport, type Client } from '@modelcontextprotocol/client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDevice, CookieJar } from './support/scripted-browser.mjs';
@@ -20,6 +20,9 @@ import { freePort } from './support/ports.js';
 
 const newDir = tempDirs('seed-mcp-demo-');
 const DOCUMENT_TOOLS = ['list_checklists', 'get_checklist', 'list_processes', 'get_process', 'search_processes'];
+/** The gateway child's tools as the demo's /mcp aggregates them. */
+const CHILD_TOOLS = ['tickets_list_tickets', 'tickets_who_called'];
+const GATEWAY_CLIENT_ID = 'seed-mcp-demo-gateway';
 
 /** True when a server can listen on 127.0.0.1:port again. */
 function canListen(port: number): Promise<boolean> {
@@ -93,6 +96,7 @@ let mcpPort: number;
 let idpPort: number;
 let mcpUrl: string;
 let issuer: string;
+let childUrl: string;
 let demo: RunningDemo;
 const secrets = new Set<string>();
 const printed: string[] = [];
@@ -124,6 +128,7 @@ beforeAll(async () => {
   const m = await demo.waitForStdout(/^\[DEMO\] MCP server: (\S+)$/m);
   mcpUrl = m[1]!;
   issuer = (await demo.waitForStdout(/^\[DEMO\] identity provider: (\S+)$/m))[1]!;
+  childUrl = (await demo.waitForStdout(/^\[DEMO\] gateway child: tickets at (\S+) /m))[1]!;
   await demo.waitForStdout(/Ctrl-C stops it/);
 });
 
@@ -159,6 +164,28 @@ describe('seed-mcp demo', () => {
     // Its keys: 0600 in a 0700 dir.
     expect(statSync(dataDir).mode & 0o777).toBe(0o700);
     expect(statSync(join(dataDir, 'idp-keys.json')).mode & 0o777).toBe(0o600);
+
+    // The gateway child: on an ephemeral 127.0.0.1 port, named in the banner, in an upstreams file
+    // of the data dir with the gateway's service client, whose secret is a 0600 file never printed.
+    expect(childUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    expect(demo.stdout()).toContain(`[DEMO] gateway child: tickets at ${childUrl} (on /mcp as tickets_<tool>, alone at http://127.0.0.1:${mcpPort}/mcp/tickets)`);
+    const secret = readFileSync(join(dataDir, 'gateway-client-secret'), 'utf8').trim();
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+    secrets.add(secret);
+    expect(statSync(join(dataDir, 'gateway-client-secret')).mode & 0o777).toBe(0o600);
+    const upstreams = readFileSync(join(dataDir, 'upstreams.yaml'), 'utf8');
+    expect(statSync(join(dataDir, 'upstreams.yaml')).mode & 0o777).toBe(0o600);
+    expect(upstreams).toContain(`url: ${childUrl}`);
+    expect(upstreams).toContain(`client_id: ${GATEWAY_CLIENT_ID}`);
+    expect(upstreams).toContain('client_secret_file: gateway-client-secret');
+    expect(upstreams).not.toContain(secret);
+    const childPrm = await (await fetch(`http://127.0.0.1:${mcpPort}/.well-known/oauth-protected-resource/mcp/tickets`)).json();
+    expect(childPrm).toMatchObject({ resource: `http://127.0.0.1:${mcpPort}/mcp/tickets`, authorization_servers: [issuer] });
+    const ready = await (await fetch(`http://127.0.0.1:${mcpPort}/health/ready`)).json();
+    expect(ready.checks.children.children.map((c: { name: string }) => c.name)).toEqual(['tickets']);
+    // The child itself wants a bearer token.
+    const bare = await fetch(childUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+    expect(bare.status).toBe(401);
 
     // The cloud server's metadata names the demo IdP; the IdP's pages say DEMO.
     const prm = await (await fetch(`http://127.0.0.1:${mcpPort}/.well-known/oauth-protected-resource/mcp`)).json();
@@ -276,7 +303,17 @@ describe('seed-mcp demo', () => {
       try {
         const client = serve.client as Client;
         const { tools } = await client.listTools();
-        expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['seed_ping', 'whoami', ...DOCUMENT_TOOLS]));
+        expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['seed_ping', 'whoami', ...DOCUMENT_TOOLS, ...CHILD_TOOLS]));
+
+        // The gateway child's tools, aggregated: the child is called with the gateway's service token, not the user's.
+        const tickets = await client.callTool({ name: 'tickets_list_tickets', arguments: { status: 'open' } });
+        expect(tickets.isError, textOf(tickets)).toBeFalsy();
+        expect((tickets.structuredContent as { count: number }).count).toBe(2);
+        expect(textOf(tickets)).toContain('TCK-101');
+        const seen = await client.callTool({ name: 'tickets_who_called', arguments: {} });
+        expect(seen.isError, textOf(seen)).toBeFalsy();
+        expect(seen.structuredContent).toMatchObject({ client_id: GATEWAY_CLIENT_ID, audience: [childUrl] });
+        expect((seen.structuredContent as { subject: string }).subject).not.toBe('demo');
 
         const list = await client.callTool({ name: 'list_checklists', arguments: {} });
         expect(list.isError, textOf(list)).toBeFalsy();
@@ -301,6 +338,42 @@ describe('seed-mcp demo', () => {
       }
     });
   }
+
+  it('the gateway child refuses the demo user’s token; /mcp/tickets serves it alone to a user signed in for it', async () => {
+    // The user's token is for the demo's /mcp, not for the child: only the gateway gets in.
+    const userToken = await runCli(['token', '--profile', 'demo'], env());
+    expect(userToken.code, userToken.stderr).toBe(0);
+    secrets.add(userToken.stdout.trim());
+    const refused = await fetch(childUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${userToken.stdout.trim()}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(refused.status).toBe(401);
+
+    // A user token for /mcp/tickets, from a sign-in that discovered it from the gateway's metadata.
+    const servedAt = `http://127.0.0.1:${mcpPort}/mcp/tickets`;
+    const login = await cli(['login', '--profile', 'demo-tickets', '--client-id', 'seed-mcp-demo', servedAt]);
+    expect(login.code, login.stderr).toBe(0);
+    const token = await runCli(['token', '--profile', 'demo-tickets'], env());
+    expect(token.code, token.stderr).toBe(0);
+    const jwt = token.stdout.trim();
+    secrets.add(jwt);
+    expect(decodeJwt(jwt)).toMatchObject({ sub: 'demo', aud: servedAt });
+    const client = new SdkClient({ name: 'demo-gateway-test', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(servedAt), { requestInit: { headers: { authorization: `Bearer ${jwt}` } } }));
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual(['list_tickets', 'who_called']);
+      const seen = await client.callTool({ name: 'who_called', arguments: {} });
+      expect(seen.isError, textOf(seen)).toBeFalsy();
+      expect(seen.structuredContent).toMatchObject({ client_id: GATEWAY_CLIENT_ID, audience: [childUrl] });
+    } finally {
+      await client.close();
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${mcpPort}/metrics`)).text();
+    expect(metrics).toMatch(/mcp_child_token_mints_total\{child="tickets",result="success"\} 1\n/);
+    expect(metrics).toMatch(/mcp_child_requests_total\{child="tickets",outcome="success"\} \d+/);
+  }, 30_000);
 
   it('`config claude --profile demo` and `demo --print-claude-config` name the profile and the upstream', async () => {
     const config = await cli(['config', 'claude', '--profile', 'demo']);
@@ -358,6 +431,7 @@ describe('seed-mcp demo', () => {
     expect(r.stdout).toContain('[DEMO] stopped: the identity provider and the MCP server are closed');
     expect(await connectionRefused(mcpPort)).toBe(true);
     expect(await connectionRefused(idpPort)).toBe(true);
+    expect(await connectionRefused(Number(new URL(childUrl).port))).toBe(true);
     expect(await canListen(mcpPort)).toBe(true);
     expect(await canListen(idpPort)).toBe(true);
     const everything = [r.stdout, r.stderr, ...printed].join('\n');

@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parseUpstreams } from '../src/cloud/gateway/upstreams-file.js';
 import { createMetrics } from '../src/cloud/metrics.js';
 import { ROOT, runCli, startCli, tempDirs } from './support/cli.js';
 import { signingKeyPem } from './support/signing-key.js';
@@ -104,7 +105,10 @@ const OWN_ENV = [
   'OAUTH_SIGNING_KEYS',
   'OAUTH_ACCESS_TOKEN_TTL',
   'OAUTH_REFRESH_TOKEN_TTL',
+  'UPSTREAMS_FILE',
 ];
+/** DESIGN.md, "Gateway mode (cloud)": the metrics of the children of UPSTREAMS_FILE. */
+const GATEWAY_METRICS = ['mcp_child_requests_total', 'mcp_child_request_duration_seconds', 'mcp_child_breaker_state', 'mcp_child_token_mints_total'];
 const ALLOWED_ENV = new Set([...CONTRACT_ENV, ...OWN_ENV].flatMap((n) => [n, `${n}_FILE`]));
 /**
  * Contract metrics seed-mcp does not export: the token refreshes of a local bridge scraped through
@@ -136,6 +140,9 @@ async function exportedSeries(): Promise<Map<string, Set<string>>> {
   m.oauthAuthorization('success');
   m.oauthTokenExchange('authorization_code', 'success', 0.1);
   m.dcrRegistration('success');
+  m.childRequest('docs', 'success', 0.05);
+  m.childBreaker('docs', 'open');
+  m.childTokenMint('docs', 'success');
   const { body } = await m.render();
   const series = new Map<string, Set<string>>();
   for (const line of body.split('\n')) {
@@ -205,7 +212,7 @@ function baseMetric(name: string, exported: Map<string, Set<string>>): string {
 /** Every problem with the names and labels that `expr` uses. */
 function promqlProblems(where: string, expr: string, exported: Map<string, Set<string>>): string[] {
   const problems: string[] = [];
-  const contract = new Set(CONTRACT_METRICS);
+  const contract = new Set([...CONTRACT_METRICS, ...GATEWAY_METRICS]);
   for (const name of metricNames(expr)) {
     const base = baseMetric(name, exported);
     const defaultMetric = /^(process|nodejs)_/.test(name) || name === 'up';
@@ -390,6 +397,27 @@ function dashboardPanels(d: any): any[] {
   return d.panels.flatMap((p: any) => (p.type === 'row' ? [p, ...(p.panels ?? [])] : [p]));
 }
 
+/**
+ * An upstreams file through the real parser (`parseUpstreams`, as `seed-mcp cloud` reads
+ * UPSTREAMS_FILE). The secret and token files it names exist only where it is deployed: each is
+ * made (with a placeholder) under a temp dir at the same path, and the file's paths moved there;
+ * relative paths resolve against that dir, as against the file's own.
+ */
+function parseUpstreamsExample(text: string, source: string, allowedIssuers: string[]): ReturnType<typeof parseUpstreams> {
+  const dir = newDir();
+  const value = parse(text) as { upstreams?: Array<{ auth?: Record<string, unknown> }> };
+  for (const child of value.upstreams ?? []) {
+    for (const [key, path] of Object.entries(child.auth ?? {})) {
+      if (!key.endsWith('_file') || typeof path !== 'string') continue;
+      const target = join(dir, path);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, key === 'private_key_file' ? signingKeyPem() : 'placeholder-secret\n');
+      if (path.startsWith('/')) child.auth![key] = target;
+    }
+  }
+  return parseUpstreams(stringify(value), 'yaml', source, { allowedIssuers, baseDir: dir });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe('the contract lists in this test', () => {
@@ -408,6 +436,11 @@ describe('the contract lists in this test', () => {
     expect([...new Set(metrics)].sort()).toEqual([...CONTRACT_METRICS].sort());
     const env = ticks(section('Cloud-mode configuration')).filter((t) => /^[A-Z][A-Z0-9_]+$/.test(t) && t !== 'NAME_FILE');
     expect([...new Set(env)].sort()).toEqual([...CONTRACT_ENV].sort());
+    // Without its fenced example, whose ``` would pair the ticks wrongly.
+    const gateway = ticks(section('Gateway mode (cloud)').replace(/```[\s\S]*?```/g, ''))
+      .map((t) => t.replace(/\{.*$/, ''))
+      .filter((t) => /^mcp_child_[a-z0-9_]+$/.test(t));
+    expect([...new Set(gateway)].sort()).toEqual([...GATEWAY_METRICS].sort());
   });
 
   it('name series that seed-mcp really exports', async () => {
@@ -416,6 +449,7 @@ describe('the contract lists in this test', () => {
       expect(exported.has(name) || exported.has(`${name}_bucket`), `seed-mcp exports ${name}`).toBe(true);
     }
     for (const name of NOT_EXPORTED_METRICS) expect(exported.has(name) || exported.has(`${name}_bucket`), `seed-mcp does not export ${name}`).toBe(false);
+    for (const name of GATEWAY_METRICS) expect(exported.has(name) || exported.has(`${name}_bucket`), `seed-mcp exports ${name}`).toBe(true);
   });
 });
 
@@ -625,6 +659,25 @@ describe('deploy/docker-compose.yml', () => {
     }
   });
 
+  it('gateway mode: mounts upstreams.yaml where the commented UPSTREAMS_FILE points; it parses, and its secrets are compose secrets', () => {
+    const text = read(join(DEPLOY, 'docker-compose.yml'));
+    const path = /^\s*#\s*UPSTREAMS_FILE:\s*(\S+)\s*$/m.exec(text)?.[1];
+    expect(path, 'docker-compose.yml names UPSTREAMS_FILE (commented)').toBeDefined();
+    for (const [name, s] of seed) {
+      const mount = (s.volumes ?? []).map((v: string) => v.split(':')).find(([, dst]: string[]) => dst === path);
+      expect(mount, `${name} mounts ${path}`).toBeDefined();
+      const source = resolve(DEPLOY, mount[0]);
+      const env = composeEnv(s);
+      const config = parseUpstreamsExample(read(source), source, env.ALLOWED_ISSUERS!.split(','));
+      expect(config.children.length).toBeGreaterThan(0);
+      for (const m of read(source).matchAll(/_file:\s*(\S+)/g)) {
+        const secret = /^\/run\/secrets\/([\w.-]+)$/.exec(m[1]!)?.[1];
+        expect(secret, `${m[1]} is a compose secret`).toBeDefined();
+        expect(text, `the secret ${secret} is declared (commented until the gateway is on)`).toMatch(new RegExp(`^\\s*#?\\s*${secret}:\\s*$`, 'm'));
+      }
+    }
+  });
+
   it('passes `docker-compose config` (the compose schema)', () => {
     // CI installs Debian's docker-compose (.ci/run); without it this fails rather than skips.
     expect(spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status, 'docker-compose is not installed: apt-get install -y docker-compose').toBe(0);
@@ -768,6 +821,30 @@ describe('deploy/kubernetes', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ authMode: 'cloud', oauthProxy: { enabled: true }, baseUrl: configMap.data.BASE_URL });
   });
 
+  it('gateway mode: the upstreams ConfigMap is mounted where the commented UPSTREAMS_FILE points, and parses with the real parser', () => {
+    const path = /^\s*#\s*UPSTREAMS_FILE:\s*(\S+)\s*$/m.exec(read(join(K8S, 'configmap.yaml')))?.[1];
+    expect(path, 'configmap.yaml names UPSTREAMS_FILE (commented)').toBeDefined();
+    const pod = seedDeployment.spec.template.spec;
+    const mount = container.volumeMounts.find((m: any) => path!.startsWith(`${m.mountPath}/`));
+    expect(mount, `a volume is mounted at ${dirname(path!)}`).toBeDefined();
+    expect(mount.subPath, 'no subPath: ConfigMap edits reach the pod and the file is reloaded').toBeUndefined();
+    const volume = pod.volumes.find((v: any) => v.name === mount.name);
+    const configMap = configMaps.find((c) => c.metadata.name === volume?.configMap?.name);
+    expect(configMap, 'the volume is a ConfigMap of these manifests').toBeDefined();
+    const key = path!.slice(mount.mountPath.length + 1);
+    expect(configMap.data, `the ConfigMap has the key ${key}`).toHaveProperty(key);
+    const env = configMaps.find((c) => c.metadata.name === 'seed-mcp').data;
+    const config = parseUpstreamsExample(configMap.data[key], `${configMap.metadata.name}/${key}`, env.ALLOWED_ISSUERS.split(','));
+    expect(config.children.map((c) => c.auth.type)).toEqual(expect.arrayContaining(['client_credentials', 'token_exchange']));
+    // The credentials it names are files of the Secret seed-mcp.
+    const secretMount = container.volumeMounts.find((m: any) => m.name === pod.volumes.find((v: any) => v.secret?.secretName === 'seed-mcp').name);
+    const secret = secrets.find((s) => s.metadata.name === 'seed-mcp');
+    for (const m of configMap.data[key].matchAll(/_file:\s*(\S+)/g)) {
+      expect(m[1]!.startsWith(`${secretMount.mountPath}/`), `${m[1]} is under the Secret's mount`).toBe(true);
+      expect({ ...secret.data, ...secret.stringData }).toHaveProperty(m[1]!.slice(secretMount.mountPath.length + 1));
+    }
+  });
+
   it('builds with `kubectl kustomize`', () => {
     // The machine image ships kubectl; .ci/run installs Debian's kubernetes-client where it does not.
     expect(spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status, 'kubectl is not installed: apt-get install -y kubernetes-client').toBe(0);
@@ -825,6 +902,16 @@ describe('deploy/prometheus', () => {
     expect(problems).toEqual([]);
     // Every alert about seed-mcp is limited to its jobs.
     for (const r of alertRules) for (const s of selectors(r.expr)) expect(s.labels, `alert ${r.alert}: ${s.metric} selects job`).toContain('job');
+  });
+
+  it('alerts.yml: SeedMcpChildBreakerOpen fires on a child breaker open for 1m, by child; alerts.test.yml tests every gateway alert', () => {
+    const rule = alertRules.find((r: any) => r.alert === 'SeedMcpChildBreakerOpen');
+    expect(rule, 'SeedMcpChildBreakerOpen').toBeDefined();
+    expect(rule.expr).toMatch(/mcp_child_breaker_state\{[^}]*\}\)?\s*==\s*2/);
+    expect(groupingLabels(rule.expr)).toContain('child');
+    expect(rule.for).toBe('1m');
+    const tests = read(join(PROM, 'alerts.test.yml'));
+    for (const r of alertRules.filter((r: any) => /mcp_child_/.test(r.expr))) expect(tests, `alerts.test.yml tests ${r.alert}`).toContain(`alertname: ${r.alert}`);
   });
 
   it('promtool: check rules, the rules unit tests, and check config', () => {
@@ -913,6 +1000,29 @@ describe('deploy/grafana/seed-mcp-dashboard.json', () => {
     ]) {
       expect(used.has(name), `a panel shows ${name}`).toBe(true);
     }
+  });
+});
+
+describe('gateway mode in the dashboard and examples', () => {
+  it('the dashboard shows every child metric, per child', () => {
+    const panels = dashboardPanels(dashboard()).filter((p: any) => p.type !== 'row');
+    for (const name of GATEWAY_METRICS) {
+      const panel = panels.find((p: any) => p.targets.some((t: any) => metricNames(t.expr).some((n) => n.replace(/_(bucket|sum|count)$/, '') === name)));
+      expect(panel, `a panel shows ${name}`).toBeDefined();
+      expect(groupingLabels(panel.targets.map((t: any) => t.expr).join(' ')), `panel "${panel.title}" is per child`).toContain('child');
+    }
+  });
+
+  it('examples/upstreams.yaml (README "Gateway") parses with the real parser and has each kind of child', () => {
+    const source = join(ROOT, 'examples/upstreams.yaml');
+    const text = read(source);
+    const issuers = [...new Set([...text.matchAll(/issuer:\s*(https:\/\/\S+)/g)].map((m) => m[1]!))];
+    const config = parseUpstreamsExample(text, source, issuers);
+    expect(new Set(config.children.map((c) => (c.command ? 'stdio' : c.auth.type)))).toEqual(new Set(['client_credentials', 'token_exchange', 'static', 'stdio']));
+    expect(config.children.some((c) => c.allowedIssuers && c.scopes.length > 0)).toBe(true);
+    // The README's example is this file's.
+    const readme = read(join(ROOT, 'README.md'));
+    for (const c of config.children) expect(readme, `README names the child ${c.name}`).toContain(`name: ${c.name}`);
   });
 });
 

@@ -257,8 +257,17 @@ extra: true
   it('accepts the example in examples/', () => {
     const path = resolve(import.meta.dirname, '../examples/tool-policy.yaml');
     const p = parsePolicy(readFileSync(path, 'utf8'), 'yaml', path);
-    expect(p.ruleCount).toBe(3);
+    expect(p.ruleCount).toBe(5);
     expect(p.evaluate('whoami', caller()).allowed).toBe(true);
+    // Gateway mode: `server:` rules are about one child's tools, and only them.
+    expect(p.evaluate('search', caller({ groups: ['engineering'] }), 'docs')).toEqual({ allowed: true, rule: 3 });
+    expect(p.evaluate('search', caller({ groups: ['engineering'], issuer: OTHER_ISSUER }), 'docs').allowed).toBe(false);
+    expect(p.evaluate('delete_page', caller({ groups: ['engineering'] }), 'docs').allowed).toBe(false);
+    expect(p.evaluate('search', caller({ groups: ['engineering'] })).allowed).toBe(false);
+    expect(p.evaluate('create_ticket', caller({ scopes: ['tickets.read'] }), 'tickets')).toEqual({ allowed: true, rule: 4 });
+    expect(p.evaluate('create_ticket', caller(), 'tickets').allowed).toBe(false);
+    // The administrators' "*" is about seed-mcp's own tools: no child tool without a server: rule.
+    expect(p.evaluate('search', caller({ scopes: ['mcp:admin'] }), 'status').allowed).toBe(false);
     expect(p.evaluate('get_checklist', caller({ email: 'a@example.com' })).allowed).toBe(true);
     expect(p.evaluate('get_checklist', caller({ email: 'a@example.com', issuer: OTHER_ISSUER })).allowed).toBe(false);
     expect(p.evaluate('get_checklist', caller({ email: 'a@example.org' })).allowed).toBe(false);

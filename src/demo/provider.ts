@@ -27,6 +27,13 @@ export interface DemoIdpOptions {
   logger: Logger;
   /** Access token lifetime in seconds. */
   accessTokenTtlSec?: number;
+  /** More resources the demo user's client may get tokens for (the gateway's `/mcp/<child>`), with `resourceScopes`. */
+  userResources?: string[];
+  /**
+   * The gateway's confidential service client: client credentials (client_secret_basic) for
+   * `resource` only, the gateway child's own URL, which no other client gets tokens for.
+   */
+  serviceClient?: { clientId: string; secret: string; resource: () => string };
 }
 
 export interface DemoIdp {
@@ -100,6 +107,8 @@ function listen(server: ReturnType<typeof createServer>, port: number, what: str
 /** Starts the demo IdP on 127.0.0.1. */
 export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
   const { logger, user } = options;
+  const service = options.serviceClient;
+  const userResources = [options.resource, ...(options.userResources ?? [])];
   const { keys, created } = await loadOrCreateKeys(options.dataDir);
   const restoreConsole = routeProviderConsole(logger);
   const server = createServer();
@@ -142,6 +151,19 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
           response_types: ['code'],
           grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
         },
+        ...(service
+          ? [
+              {
+                client_id: service.clientId,
+                client_name: 'seed-mcp gateway (demo service client)',
+                client_secret: service.secret,
+                token_endpoint_auth_method: 'client_secret_basic',
+                redirect_uris: [],
+                response_types: [],
+                grant_types: ['client_credentials'],
+              },
+            ]
+          : []),
       ],
       jwks: structuredClone(keys.jwks),
       cookies: { keys: keys.cookieKeys },
@@ -178,6 +200,8 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
       },
       features: {
         devInteractions: { enabled: false },
+        // The gateway's service token for its child (client credentials, resource = the child).
+        clientCredentials: { enabled: Boolean(service) },
         revocation: {
           enabled: true,
           // A public client may revoke only its own tokens (oidc-provider's default, minus its notice).
@@ -217,11 +241,16 @@ export async function startDemoIdp(options: DemoIdpOptions): Promise<DemoIdp> {
           },
           // Tokens are for the MCP server even when a refresh names no resource.
           useGrantedResource: async () => true,
-          async getResourceServerInfo(_ctx: unknown, resource: string) {
-            if (resource !== options.resource) throw new errors.InvalidTarget(`the demo IdP issues tokens for ${options.resource} only`);
+          async getResourceServerInfo(_ctx: unknown, resource: string, client?: { clientId: string }) {
+            // The gateway child's URL is the service client's only resource, and no one else's.
+            const forService = client !== undefined && service !== undefined && client.clientId === service.clientId;
+            const serviceResource = service?.resource();
+            if (forService !== (serviceResource !== undefined && resource === serviceResource) || !(forService || userResources.includes(resource))) {
+              throw new errors.InvalidTarget(`the demo IdP issues this client tokens for ${forService ? serviceResource : userResources.join(' or ')} only`);
+            }
             return {
               audience: resource,
-              scope: options.resourceScopes.join(' '),
+              scope: forService ? '' : options.resourceScopes.join(' '),
               accessTokenTTL: accessTokenTtl,
               accessTokenFormat: 'jwt',
               jwt: { sign: { alg: 'RS256' } },

@@ -1,6 +1,7 @@
 /**
  * `seed-mcp demo`: the demo IdP and the real `seed-mcp cloud` server side by side on 127.0.0.1,
- * over the bundled example documents, plus a saved `demo` profile so that the printed commands
+ * over the bundled example documents and in gateway mode in front of a small "tickets" MCP server
+ * of the demo's own (on an ephemeral 127.0.0.1 port, reached with the gateway's service token), plus a saved `demo` profile so that the printed commands
  * work as they are. Everything here returns data; the CLI command prints it.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -164,7 +165,13 @@ export interface RunningDemo {
   /** True when the IdP made new signing keys this time. */
   keysCreated: boolean;
   documents: { checklistDir: string; processDir: string };
-  /** Stops the MCP server (gracefully) and the IdP; the ports are free when it resolves. */
+  /**
+   * The gateway child the demo's cloud fronts (UPSTREAMS_FILE in the data dir): its own MCP URL on
+   * an ephemeral 127.0.0.1 port, and where the demo serves it (`/mcp/<name>`; on `/mcp` its tools
+   * are `<name>_<tool>`).
+   */
+  child: { name: string; url: string; servedAt: string; upstreamsFile: string };
+  /** Stops the MCP server (gracefully), the gateway child and the IdP; the ports are free when it resolves. */
   close(): Promise<void>;
 }
 
@@ -187,7 +194,13 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
     );
   }
 
-  const { startDemoIdp } = await import('./provider.js');
+  const [{ startDemoIdp }, { startDemoChild, DEMO_CHILD_NAME }, gateway] = await Promise.all([import('./provider.js'), import('./child.js'), import('./upstreams.js')]);
+  // The IdP first, on its planned port, then the gateway child on an ephemeral one (so that the
+  // child cannot take the IdP's port): the IdP learns the child's URL, the resource of the
+  // gateway's service tokens, once the child listens.
+  const { secret } = await gateway.loadOrCreateGatewaySecret(options.dataDir);
+  let childUrl = '';
+  const servedAt = `${plan.baseUrl}/mcp/${DEMO_CHILD_NAME}`;
   const idp = await startDemoIdp({
     port: plan.idpPort,
     resource: plan.mcpUrl,
@@ -196,10 +209,21 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
     user: DEMO_USER,
     dataDir: options.dataDir,
     logger,
+    userResources: [servedAt],
+    serviceClient: { clientId: gateway.DEMO_GATEWAY_CLIENT_ID, secret, resource: () => childUrl },
   });
+  let child: Awaited<ReturnType<typeof startDemoChild>>;
+  try {
+    child = await startDemoChild({ port: 0, issuer: plan.issuer, logger });
+    childUrl = child.url;
+  } catch (err) {
+    await idp.close();
+    throw err;
+  }
   let cloud: { close(): Promise<void> } | undefined;
   try {
-    cloud = await startCloud(plan, documents, options);
+    const upstreamsFile = await gateway.writeDemoUpstreams(options.dataDir, { issuer: plan.issuer, childUrl: child.url, childName: DEMO_CHILD_NAME });
+    cloud = await startCloud(plan, documents, upstreamsFile, options);
     const profileConfig = demoProfileConfig(plan, existing);
     await writeProfileConfig(options.configDir, plan.profile, profileConfig);
     let closing: Promise<void> | undefined;
@@ -211,21 +235,27 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
       profileConfig,
       keysCreated: idp.keysCreated,
       documents,
+      child: { name: DEMO_CHILD_NAME, url: child.url, servedAt, upstreamsFile },
       close() {
-        // The MCP server first: it may still be fetching the IdP's keys.
-        closing ??= running.close().finally(() => idp.close());
+        // The MCP server first: it may still be fetching the IdP's keys or calling the child.
+        closing ??= running.close().finally(() => Promise.allSettled([child.close(), idp.close()]).then(() => undefined));
         return closing;
       },
     };
   } catch (err) {
     await cloud?.close().catch(() => {});
-    await idp.close();
+    await Promise.allSettled([child.close(), idp.close()]);
     throw err;
   }
 }
 
 /** `seed-mcp cloud` as `runCloud` wires it, from an environment the demo writes itself. */
-async function startCloud(plan: DemoPlan, documents: { checklistDir: string; processDir: string }, options: StartDemoOptions): Promise<{ close(): Promise<void> }> {
+async function startCloud(
+  plan: DemoPlan,
+  documents: { checklistDir: string; processDir: string },
+  upstreamsFile: string,
+  options: StartDemoOptions,
+): Promise<{ close(): Promise<void> }> {
   const [{ loadCloudConfig }, { startCloud }] = await Promise.all([import('../cloud/config.js'), import('../cloud/start.js')]);
   // Not the user's environment: a REDIS_URL or TOOL_POLICY_FILE of theirs has no place here.
   const env = {
@@ -238,6 +268,9 @@ async function startCloud(plan: DemoPlan, documents: { checklistDir: string; pro
     SCOPES_SUPPORTED: DOCUMENT_SCOPES.join(' '),
     CHECKLIST_DIR: documents.checklistDir,
     PROCESS_DIR: documents.processDir,
+    // Gateway mode: the demo's tickets child, aggregated on /mcp as tickets_<tool> and alone at
+    // /mcp/tickets. No TOOL_POLICY_FILE: the child's scopes and tenancy alone decide.
+    UPSTREAMS_FILE: upstreamsFile,
     // The real limits, generous for one person clicking through.
     RATE_LIMIT_ENABLED: 'true',
     METRICS_ENABLED: 'true',

@@ -29,7 +29,7 @@ export function demoCommands(bin: string, profile: string, mcpUrl: string, user:
     { command: `${bin} login ${p} ${mcpUrl}`, note: `sign in through the browser as ${user.login} / ${user.password}` },
     { command: `${bin} status ${p}`, note: 'who is signed in, scopes, expiry' },
     { command: `${bin} token ${p}`, note: 'a JWT access token for the MCP server' },
-    { command: `${bin} serve ${p} --upstream ${mcpUrl}`, note: 'the stdio bridge an MCP host runs: the document tools' },
+    { command: `${bin} serve ${p} --upstream ${mcpUrl}`, note: "the stdio bridge an MCP host runs: the document tools and the gateway child's tickets_* tools" },
     { command: `${bin} config claude ${p}`, note: 'its Claude Desktop entry' },
   ];
 }
@@ -44,6 +44,7 @@ function viewInfo(ctx: CliContext, demo: RunningDemo, user: { login: string; pas
     saved: `client id ${demo.plan.clientId}, scopes, upstream; no secret`,
     dataDir: demo.dataDir,
     keysCreated: demo.keysCreated,
+    child: { name: demo.child.name, url: demo.child.url, servedAt: demo.child.servedAt },
     commands: demoCommands(binName(ctx.env), demo.plan.profile, demo.plan.mcpUrl, user),
   };
 }
@@ -54,6 +55,7 @@ function plainLines(info: DemoViewInfo): string {
     'seed-mcp demo — not for production: an identity provider and seed-mcp cloud on 127.0.0.1 only',
     `identity provider: ${info.issuer}`,
     `MCP server: ${info.mcpUrl}`,
+    ...(info.child ? [`gateway child: ${info.child.name} at ${info.child.url} (on /mcp as ${info.child.name}_<tool>, alone at ${info.child.servedAt})`] : []),
     `demo user: ${info.user.login}  password: ${info.user.password}`,
     `profile "${info.profile}" saved in ${info.configFile} (${info.saved})`,
     `demo data: ${info.dataDir} (signing keys and sessions: ${info.keysCreated ? 'new keys' : 'kept from the last run'})`,

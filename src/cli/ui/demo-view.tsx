@@ -17,6 +17,8 @@ export interface DemoViewInfo {
   saved: string;
   dataDir: string;
   keysCreated: boolean;
+  /** The gateway child the MCP server fronts: its own URL, and where the MCP server serves it alone. */
+  child?: { name: string; url: string; servedAt: string };
   commands: DemoCommand[];
 }
 
@@ -53,6 +55,14 @@ export async function renderDemo(stream: NodeJS.WritableStream, info: DemoViewIn
         <Row label="MCP server">
           <Text color="cyan">{info.mcpUrl}</Text>
         </Row>
+        {info.child ? (
+          <Row label="Gateway child">
+            <Text>
+              <Text bold>{info.child.name}</Text> at <Text color="cyan">{info.child.url}</Text>
+            </Text>
+            <Text dimColor>{`on /mcp as ${info.child.name}_<tool>, alone at ${info.child.servedAt}`}</Text>
+          </Row>
+        ) : null}
         <Row label="Demo user">
           <Text>
             <Text bold>{info.user.login}</Text>

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { BIN, ROOT } from './fixtures.mjs';
 
-const freePort = () =>
+export const freePort = () =>
   new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {
       const { port } = s.address();
@@ -24,7 +24,7 @@ const freePort = () =>
  * write, not for a file system (a plain file measured about 7 µs per line here, a kernel cost of
  * this host's disk), and the load generator drains nothing.
  */
-async function startProcess(args, env, port) {
+export async function startProcess(args, env, port) {
   const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-bench-log-'));
   const logFile = join(dir, 'stderr.log');
   const sink = spawn('sh', ['-c', 'exec cat > "$0"', logFile], { stdio: ['pipe', 'ignore', 'ignore'] });
@@ -58,7 +58,7 @@ async function startProcess(args, env, port) {
  * CPU seconds (user + system) a process has used so far, from /proc: what a request costs the
  * server, whatever the load generator on the same cores manages to send.
  */
-function cpuSeconds(pid) {
+export function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime, fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) / 100;

@@ -4,10 +4,12 @@ import { bridgeOverhead } from './bridge-overhead.mjs';
 import { coldStart, GOALS } from './cold-start.mjs';
 import { cloudThroughput } from './cloud-throughput.mjs';
 import { machine, setUp } from './fixtures.mjs';
+import { gatewayBench, printGateway } from './gateway.mjs';
 import { tokenValidation } from './token-validation.mjs';
 
 const only = process.argv[2];
-const f = await setUp();
+// The gateway benchmark starts its own IdP, child and servers: no signed-in profile needed.
+const f = only === 'gateway' ? { close: async () => {} } : await setUp();
 const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 try {
   console.log(`# seed-mcp benchmarks — ${new Date().toISOString().slice(0, 10)} — ${machine()}\n`);
@@ -74,6 +76,7 @@ try {
     for (const r of rows) console.log(`| ${r.name} | ${fmt(r.usPerOp, 2)} |`);
     console.log();
   }
+  if (!only || only === 'gateway') printGateway(await gatewayBench(), fmt);
 } finally {
   await f.close();
 }

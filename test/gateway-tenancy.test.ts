@@ -83,7 +83,7 @@ beforeAll(async () => {
     reserved.port,
     baseUrl,
     { ALLOWED_ISSUERS: `${idpA.issuer},${idpB.issuer}`, RESOURCE_IDENTIFIER: `${baseUrl}/mcp`, UPSTREAMS_FILE: join(dir, 'upstreams.json') },
-    { gatewayChild: { breaker: { failureThreshold: 3, openMs: 300 }, listTtlMs: 200 } },
+    { gatewayChild: { breaker: { failureThreshold: 3, openMs: 1500 }, listTtlMs: 200 } },
   ));
 });
 

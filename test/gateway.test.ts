@@ -46,7 +46,7 @@ beforeAll(async () => {
     join(dir, 'upstreams.json'),
     JSON.stringify({
       upstreams: [
-        { name: 'docs', url: modern.url, auth: cc(modern.url), timeout_ms: 5000 },
+        { name: 'docs', url: modern.url, auth: cc(modern.url), timeout_ms: 5000, headers: { 'X-Team': 'platform' } },
         { name: 'old', url: legacy.url, auth: cc(legacy.url), timeout_ms: 5000 },
         { name: 'calc', command: [process.execPath, STDIO_CHILD], env: { CHILD_GREETING: 'hello from the gateway' } },
       ],
@@ -108,8 +108,9 @@ describe('gateway mode', () => {
       expect(names).not.toContain('docs_admin_op');
       const echo = await client.callTool({ name: 'docs_echo', arguments: { text: 'hi' } });
       expect(textOf(echo)).toBe('echo: hi');
-      // The child saw the gateway's token (seed-service), not the caller's (other-service).
+      // The child saw the gateway's token (seed-service), not the caller's (other-service), and the configured headers.
       expect((echo.structuredContent as { subject: string }).subject).toBe('seed-service');
+      expect(modern.lastHeaders['x-team']).toBe('platform');
       expect(textOf(await client.callTool({ name: 'old_echo', arguments: { text: 'there' } }))).toBe('echo: there');
       expect(textOf(await client.callTool({ name: 'calc_add', arguments: { a: 2, b: 3 } }))).toBe('5');
       expect(textOf(await client.callTool({ name: 'calc_env', arguments: {} }))).toBe('hello from the gateway');

@@ -138,6 +138,19 @@ export interface CloudConfig {
    * name although they resolve to a loopback, private, link-local or metadata address; lower case.
    */
   readonly fetchAllowedHosts: string[];
+  /**
+   * Span export over OTLP/HTTP (JSON); absent unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+   * `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set and `OTEL_SDK_DISABLED` is not true. A caller's
+   * `traceparent` is continued to the gateway's children either way.
+   */
+  readonly tracing?: {
+    /** The traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`. */
+    readonly endpoint: string;
+    /** `OTEL_EXPORTER_OTLP_HEADERS` (secret: it may hold an API key): `key=value` pairs, comma-separated. */
+    readonly headers: Record<string, string>;
+    /** `OTEL_SERVICE_NAME`; `seed-mcp` unless set. */
+    readonly serviceName: string;
+  };
   /** What the operator should hear at start-up although the configuration is valid. */
   readonly warnings: string[];
 }
@@ -195,6 +208,13 @@ const NAMES = [
   'OAUTH_REFRESH_TOKEN_TTL',
   'INTROSPECTION',
   'INTROSPECTION_CACHE_TTL',
+  // OpenTelemetry's standard variables (README, "Tracing").
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_SERVICE_NAME',
+  'OTEL_SDK_DISABLED',
 ] as const;
 type Name = (typeof NAMES)[number];
 
@@ -467,6 +487,42 @@ function redactRedisUrl(value: string): string {
   return redact(`${parts.scheme}://${userinfo}${rest}`);
 }
 
+/** An OTLP endpoint: any http(s) URL (collectors are often plain http inside the cluster); never echoed, it may hold credentials. */
+const otlpUrl =
+  (name: Name): Parser<string> =>
+  (v, problems) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(v.trim());
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`${name} must be an http(s) URL such as http://otel-collector:4318`);
+    return v.trim();
+  };
+
+/** `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs, comma-separated, values URL-encoded (W3C baggage form); never quoted. */
+const otlpHeaders: Parser<Record<string, string>> = (v, problems) => {
+  const out: Record<string, string> = {};
+  for (const entry of v.split(',')) {
+    if (entry.trim() === '') continue;
+    const eq = entry.indexOf('=');
+    const key = eq > 0 ? entry.slice(0, eq).trim() : '';
+    let value: string | undefined;
+    try {
+      value = eq > 0 ? decodeURIComponent(entry.slice(eq + 1).trim()) : undefined;
+    } catch {
+      value = undefined;
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(key) || value === undefined || /[\r\n]/.test(value)) {
+      problems.push('OTEL_EXPORTER_OTLP_HEADERS must be comma-separated key=value pairs such as api-key=secret (values URL-encoded)');
+      return out;
+    }
+    out[key.toLowerCase()] = value;
+  }
+  return out;
+};
+
 const existing =
   (name: Name, kind: 'file' | 'directory'): Parser<string> =>
   (v, problems) => {
@@ -683,6 +739,13 @@ const fields = z.object({
   OAUTH_REFRESH_TOKEN_TTL: variable(int('OAUTH_REFRESH_TOKEN_TTL', 300), 2_592_000),
   INTROSPECTION: variable(introspection, { issuers: [], named: [], problems: [] }),
   INTROSPECTION_CACHE_TTL: variable(int('INTROSPECTION_CACHE_TTL', 0, 86_400), 60),
+  OTEL_EXPORTER_OTLP_ENDPOINT: variable(otlpUrl('OTEL_EXPORTER_OTLP_ENDPOINT')),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: variable(otlpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')),
+  OTEL_EXPORTER_OTLP_HEADERS: variable(otlpHeaders, {}),
+  // Only OTLP over HTTP with JSON bodies is spoken: another protocol is refused rather than silently not exported.
+  OTEL_EXPORTER_OTLP_PROTOCOL: variable(oneOf('OTEL_EXPORTER_OTLP_PROTOCOL', ['http/json'] as const), 'http/json'),
+  OTEL_SERVICE_NAME: variable(text, 'seed-mcp'),
+  OTEL_SDK_DISABLED: variable(bool('OTEL_SDK_DISABLED'), false),
 } satisfies Record<Name, z.ZodType<unknown, Raw>>);
 
 type Fields = z.output<typeof fields>;
@@ -794,8 +857,15 @@ function toConfig(o: Fields): CloudConfig {
     trustProxy: o.TRUST_PROXY,
     allowedHosts: o.ALLOWED_HOSTS.length > 0 ? o.ALLOWED_HOSTS : [new URL(baseUrl).hostname],
     fetchAllowedHosts: o.FETCH_ALLOWED_HOSTS,
+    tracing: tracingOf(o),
     warnings,
   });
+}
+
+function tracingOf(o: Fields): CloudConfig['tracing'] {
+  const endpoint = o.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (o.OTEL_EXPORTER_OTLP_ENDPOINT ? `${o.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
+  if (!endpoint || o.OTEL_SDK_DISABLED) return undefined;
+  return { endpoint, headers: o.OTEL_EXPORTER_OTLP_HEADERS, serviceName: o.OTEL_SERVICE_NAME };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -854,6 +924,14 @@ export function redactCloudConfig(config: CloudConfig): Record<string, unknown> 
   out.oauthProxy = { ...nulls(config.oauthProxy), clientSecret: hidden(config.oauthProxy.clientSecret), signingKeys: hidden(config.oauthProxy.signingKeys) };
   out.redisUrl = config.redisUrl === undefined ? null : redactRedisUrl(config.redisUrl);
   out.metrics = { ...nulls(config.metrics), token: hidden(config.metrics.token) };
+  // The endpoint may carry credentials in its URL; the headers usually do.
+  out.tracing = config.tracing
+    ? {
+        endpoint: redact(config.tracing.endpoint.replace(/\/\/[^/?#]*@/, `//${REDACTED}@`)),
+        headers: Object.fromEntries(Object.keys(config.tracing.headers).map((k) => [k, REDACTED])),
+        serviceName: config.tracing.serviceName,
+      }
+    : null;
   out.introspection = {
     ...config.introspection,
     issuers: config.introspection.issuers.map((entry) => ({ ...nulls(entry), clientSecret: hidden(entry.clientSecret), privateKey: hidden(entry.privateKey) })),

@@ -86,6 +86,10 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     for (const close of closers.splice(0).reverse()) await close();
   };
   try {
+    // Span export (OTEL_EXPORTER_OTLP_ENDPOINT): the OpenTelemetry SDK is loaded only then. Closed
+    // last, after the HTTP server, so that the spans of the last requests are flushed.
+    const tracing = config.tracing ? await (await import('./tracing.js')).startTracing(config.tracing, { logger, version: deps.version }) : undefined;
+    if (tracing) closers.push(() => tracing.close());
     let policy = deps.policy;
     if (!policy && config.toolPolicyFile) {
       const watcher = await (await import('./policy.js')).watchPolicy(config.toolPolicyFile, { logger });
@@ -249,6 +253,7 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
       logger,
       metrics,
       ...(deps.httpTimeouts ? { timeouts: deps.httpTimeouts } : {}),
+      ...(tracing ? { tracing } : {}),
     });
     shuttingDown = http.shuttingDown;
     closers.push(() => http.close(deps.shutdownGraceMs ?? 10_000));

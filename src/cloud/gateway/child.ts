@@ -17,6 +17,7 @@ import { ToolError } from '../../shared/tools/types.js';
 import type { BreakerState, ChildOutcome, Metrics } from '../metrics.js';
 import { createBreaker, type Breaker } from '../store/breaker.js';
 import type { ChildCredential } from './credentials.js';
+import { bounded, childTraceparent, currentTracestate, endSpan, startSpan } from '../tracing.js';
 import type { ChildSpec } from './types.js';
 
 /** Who a request to a child is for, and how it travels. */
@@ -24,7 +25,7 @@ export interface ChildCall {
   caller: Caller;
   /** The caller's own token: only a token-exchange credential reads it (as the subject token). */
   callerToken?: string;
-  /** W3C trace context of the incoming request, passed on to the child. */
+  /** The W3C `traceparent` sent to the child; unless given, made per request from the current request's trace (tracing.ts). */
   traceparent?: string;
   signal?: AbortSignal;
 }
@@ -113,7 +114,11 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
     const token = await credential.token(request);
     if (token) headers.set('authorization', `Bearer ${token}`);
     else headers.delete('authorization');
-    if (call?.traceparent) headers.set('traceparent', call.traceparent);
+    if (call?.traceparent) {
+      headers.set('traceparent', call.traceparent);
+      const tracestate = currentTracestate();
+      if (tracestate) headers.set('tracestate', tracestate);
+    }
     let res = await doFetch(input, { ...init, headers });
     if (res.status === 401 && token) {
       await res.body?.cancel().catch(() => {});
@@ -199,9 +204,14 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
   }
 
   /** One request to the child: breaker, timeout, metrics, and an error that names the child. */
-  async function request<T>(what: string, call: ChildCall, op: (client: Client, options: { timeout: number; signal?: AbortSignal }) => Promise<T>): Promise<T> {
+  async function request<T>(what: string, call: ChildCall, op: (client: Client, options: { timeout: number; signal?: AbortSignal }) => Promise<T>, tool?: string): Promise<T> {
     const started = performance.now();
     let outcome: ChildOutcome = 'success';
+    // The `mcp.child_call` span (when spans are exported), and the trace context the child gets.
+    const span = startSpan('mcp.child_call');
+    span?.setAttributes({ 'mcp.child': name, 'mcp.operation': bounded(what), ...(tool !== undefined ? { 'mcp.tool.name': bounded(tool) } : {}) });
+    const traceparent = call.traceparent ?? childTraceparent(span);
+    if (traceparent) call = { ...call, traceparent };
     try {
       return await calls.run(call, () =>
         breaker.run(async () => {
@@ -233,6 +243,7 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
       );
     } finally {
       metrics?.childRequest(name, outcome, (performance.now() - started) / 1000);
+      if (span) endSpan(span, { 'mcp.outcome': outcome }, outcome === 'success' ? undefined : outcome);
     }
   }
 
@@ -278,6 +289,7 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
         `tools/call ${tool}`,
         call,
         (c, o) => c.request({ method: 'tools/call', params: { name: tool, ...(args ? { arguments: args } : {}) } }, o) as Promise<CallToolResult>,
+        tool,
       ),
     resources: (call) =>
       cachedList<Resource>('resources', call, async (c, cursor, o) => {

@@ -3,14 +3,15 @@
  * table, with the security headers every answer carries, the request metrics, the shutdown gate and
  * a graceful close.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
 import { CloudError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { traceRequest, type Tracing } from '../tracing.js';
 import { checkSingleAuthorization } from './request-checks.js';
 import { sendError, type ErrorContext } from './respond.js';
-import type { Router } from './router.js';
+import type { Route, Router } from './router.js';
 
 export interface HttpServerOptions {
   router: Router;
@@ -25,6 +26,8 @@ export interface HttpServerOptions {
   metrics?: Metrics;
   /** How long a client may take to send its headers, and its whole request; 15 s and 60 s unless given. */
   timeouts?: { headersMs: number; requestMs: number };
+  /** OTLP export (`OTEL_EXPORTER_OTLP_ENDPOINT`): MCP requests get spans. Absent: a `traceparent` is still continued. */
+  tracing?: Tracing;
 }
 
 export interface HttpServer {
@@ -36,7 +39,14 @@ export interface HttpServer {
 
 /** Starts listening; rejects when the port cannot be had (EADDRINUSE, EACCES). */
 export async function listenHttp(options: HttpServerOptions): Promise<HttpServer> {
-  const { router, errorContext, logger, metrics } = options;
+  const { router, errorContext, logger, metrics, tracing } = options;
+  const serve = (route: Route, req: IncomingMessage, res: ServerResponse) => {
+    router.serve(route, req, res).catch((err: Error) => {
+      logger.error(`request failed: ${err.message}`);
+      if (!res.headersSent) sendError(res, new CloudError('INTERNAL_ERROR', 'the request failed'), errorContext);
+      else res.destroy();
+    });
+  };
   let shuttingDown = false;
   let inflight = 0;
   let drained: (() => void) | undefined;
@@ -73,11 +83,9 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
       sendError(res, err as CloudError, errorContext);
       return;
     }
-    router.serve(route, req, res).catch((err: Error) => {
-      logger.error(`request failed: ${err.message}`);
-      if (!res.headersSent) sendError(res, new CloudError('INTERNAL_ERROR', 'the request failed'), errorContext);
-      else res.destroy();
-    });
+    // Untraced (no exporter, no `traceparent`): served directly, nothing allocated for tracing.
+    if (!tracing && req.headers.traceparent === undefined) serve(route, req, res);
+    else traceRequest(tracing, req, res, route.path, () => serve(route, req, res));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

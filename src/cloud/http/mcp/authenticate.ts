@@ -5,10 +5,12 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/server';
+import type { Span } from '@opentelemetry/api';
 import type { Logger } from '../../../shared/logger.js';
 import type { TokenValidator, VerifiedToken } from '../../auth/validator.js';
 import { isCloudError } from '../../errors.js';
 import type { Metrics } from '../../metrics.js';
+import { endSpan, startSpan } from '../../tracing.js';
 import { recordRefusal } from './audit.js';
 
 /** The caller of one request; empty when tokens are not required (AUTH_REQUIRED=false). */
@@ -73,16 +75,35 @@ export function createAuthenticate(deps: AuthenticateDeps): Authenticate {
     throw err;
   };
 
+  // The `auth.validate` span (when spans are exported): the outcome and the refusal's code, never the token.
+  const spanned = (span: Span, err?: unknown, cached?: boolean) =>
+    endSpan(
+      span,
+      err === undefined ? { 'auth.result': 'success', 'auth.cached': cached === true } : { 'auth.result': 'refused' },
+      err === undefined ? undefined : isCloudError(err) ? err.code : 'internal',
+    );
+
   return (req) => {
     const started = performance.now();
+    const span = startSpan('auth.validate');
     try {
       const answer = validator.authenticate(req.headers.authorization);
-      if (!(answer instanceof Promise)) return succeeded(answer.token, answer.verified, started);
+      if (!(answer instanceof Promise)) {
+        if (span) spanned(span, undefined, true);
+        return succeeded(answer.token, answer.verified, started);
+      }
       return answer.then(
-        ({ token, verified }) => succeeded(token, verified, started),
-        (err: unknown) => refused(err, req, started),
+        ({ token, verified }) => {
+          if (span) spanned(span);
+          return succeeded(token, verified, started);
+        },
+        (err: unknown) => {
+          if (span) spanned(span, err);
+          return refused(err, req, started);
+        },
       );
     } catch (err) {
+      if (span) spanned(span, err);
       return refused(err, req, started);
     }
   };

@@ -14,7 +14,7 @@ import { createServerFactory, createToolRunner, type ServerFactoryOptions } from
 import type { UpstreamContext, UpstreamProxy } from '../../../shared/mcp/upstream.js';
 import { ToolError, type Caller, type ToolDefinition } from '../../../shared/tools/types.js';
 import { CloudError } from '../../errors.js';
-import { createFastPath, fastPathEligible } from './fast-path.js';
+import { createFastPath, fastPathEligible, replayable, type DirectUpstream } from './fast-path.js';
 import type { Metrics } from '../../metrics.js';
 import { createSessions, type Sessions } from '../../sessions.js';
 import type { SharedStore } from '../../store/types.js';
@@ -68,12 +68,15 @@ export function upstreamContextOf(authInfo: AuthInfo | undefined): UpstreamConte
 export async function createMcpDispatch(deps: McpDispatchDeps): Promise<McpDispatch> {
   const { logger, metrics } = deps;
   const [{ createMcpHandler, isInitializeRequest }, { toNodeHandler }] = await Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
+  // Gateway mode: the fast path calls the children itself; what it hands back to the server is replayed.
+  const replay = deps.upstream ? replayable(deps.upstream) : undefined;
+  const onToolCall = (tool: string, status: 'success' | 'error', seconds: number) => metrics?.toolCall(tool, status, seconds);
   const factoryOptions: ServerFactoryOptions = {
     info: { name: deps.name ?? 'seed-mcp', version: deps.version },
     mode: 'cloud',
     tools: deps.tools,
     callerFrom: async (ctx) => callerOf(ctx.http?.authInfo),
-    ...(deps.upstream ? { upstream: deps.upstream, upstreamContext: (ctx) => upstreamContextOf(ctx.http?.authInfo) } : {}),
+    ...(replay ? { upstream: replay.proxy, upstreamContext: (ctx) => upstreamContextOf(ctx.http?.authInfo) } : {}),
     // The HTTP layer already answered 403; this keeps a tool safe however it is reached.
     authorize: (tool, caller) => {
       const access = toolAccess(tool, caller, deps.access);
@@ -86,11 +89,14 @@ export async function createMcpDispatch(deps: McpDispatchDeps): Promise<McpDispa
       }
     },
     logger,
-    onToolCall: (tool, status, seconds) => metrics?.toolCall(tool, status, seconds),
+    onToolCall: (tool, status, seconds) => {
+      if (!replay?.isReplay(tool)) onToolCall(tool, status, seconds);
+    },
   };
   const factory = createServerFactory(factoryOptions);
-  // With children, the tool list is theirs too: only seed-mcp's own tool calls skip the server.
-  const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf, listDirect: !deps.upstream });
+  // With children, the tool list is theirs too: own tool calls and children's tool calls skip the server.
+  const upstream: DirectUpstream | undefined = deps.upstream && replay ? { proxy: deps.upstream, contextOf: upstreamContextOf, onToolCall, replay } : undefined;
+  const fast = await createFastPath(factory(), { runner: createToolRunner(factoryOptions), callerOf, listDirect: !deps.upstream, ...(upstream ? { upstream } : {}) });
   const sessions = createSessions({
     ttlSec: deps.sessions.ttlSec,
     max: deps.sessions.max,

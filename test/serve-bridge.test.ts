@@ -9,7 +9,12 @@ import { createServer, request as httpRequest } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/shared/logger.js';
+import { dependantCount } from '../src/local/serve/abort-signals.js';
+import { createBridge } from '../src/local/serve/bridge.js';
 import { logLines, runCli, SCRIPTED_BROWSER, tempDir } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { connectServe, textOf } from './support/mcp-clients.js';
@@ -177,5 +182,49 @@ describe('serve --upstream', () => {
     const echo = await client.callTool({ name: 'echo', arguments: { text: 'via proxy' } });
     expect(textOf(echo)).toBe('echo: via proxy');
     expect(seen).toContain(`CONNECT 127.0.0.1:${modern.port}`);
+  });
+});
+
+describe('bridge memory (issue #14)', () => {
+  it('keeps no trace of finished calls on the connection’s abort signal', async () => {
+    // The SDK transport combines its long-lived signal with each request's (AbortSignal.any);
+    // Node 20 keeps one entry per call in the long-lived signal for good. Watch those signals.
+    const sources = new Set<AbortSignal>();
+    const any = AbortSignal.any;
+    AbortSignal.any = (signals: AbortSignal[]) => {
+      for (const s of signals) sources.add(s);
+      return any.call(AbortSignal, signals);
+    };
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const token = await idp.serviceToken({ resource: modern.url });
+    const upstream = createBridge({
+      url: modern.url,
+      auth: {
+        accessToken: async () => token,
+        refreshAfter401: async () => {},
+        stepUp: async () => {},
+        caller: async () => ({ subject: 'svc' }) as never,
+      },
+      logger: silentLogger,
+      clientInfo: { name: 'memory-test', version: '1' },
+    });
+    try {
+      const calls = 3000;
+      for (let done = 0; done < calls; done += 250) {
+        const batch = await Promise.all(Array.from({ length: 250 }, () => upstream.callTool({ name: 'echo', arguments: { text: 'x' } })));
+        expect(textOf(batch[0]!)).toBe('echo: x');
+        for (let i = 0; i < 3; i++) {
+          gc();
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+      // The transport's signal took part in every call; today it holds one entry per call made.
+      const most = Math.max(...[...sources].map(dependantCount));
+      expect(most).toBeLessThan(calls / 3);
+    } finally {
+      AbortSignal.any = any;
+      await upstream.close();
+    }
   });
 });

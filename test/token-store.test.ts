@@ -91,6 +91,22 @@ describe.each(stores)('%s store', (_name, makeStore) => {
     expect(await makeStore().get('nobody')).toBeUndefined();
   });
 
+  it('refuses an empty or partial set when reading it, naming what is missing, and deletes it (issue #14)', async () => {
+    const store = makeStore();
+    const { accessToken: _, ...partial } = makeTokens();
+    await store.set('work', partial as StoredTokens);
+    const err = await seedErrorOf(store.get('work'));
+    expect(err.code).toBe('TOKEN_STORE_FAILED');
+    expect(err.message).toMatch(/^could not read tokens for profile work: .+ holds an incomplete token set \(accessToken missing\)$/);
+    expect(err.hint).toBe('run `seed-mcp logout --profile work` then `seed-mcp login --profile work`');
+    await store.set('work', { version: 1 } as unknown as StoredTokens);
+    expect((await seedErrorOf(store.get('work'))).message).toContain('issuer, clientId, accessToken, tokenType, scope, obtainedAt missing');
+    await store.set('work', { ...makeTokens(), expiresAt: 'soon' } as unknown as StoredTokens);
+    expect((await seedErrorOf(store.get('work'))).message).toContain('(expiresAt not valid)');
+    expect(await store.delete('work')).toBe(true);
+    expect(await store.get('work')).toBeUndefined();
+  });
+
   it('round-trips a token set', async () => {
     const store = makeStore();
     const tokens = makeTokens();
@@ -190,8 +206,8 @@ describe('file store', () => {
     await writeFile(join(dir, 'tokens', 'work.json'), '{"version":1,"accessToken":"abc');
     const err = await seedErrorOf(createFileStore({ dir }).get('work'));
     expect(err.code).toBe('TOKEN_STORE_FAILED');
-    expect(err.message).toBe('could not read tokens for profile work: the file is not valid JSON');
-    expect(err.hint).toBe('run `seed-mcp logout --profile work` then log in again');
+    expect(err.message).toBe(`could not read tokens for profile work: the file ${join(dir, 'tokens', 'work.json')} is not valid JSON`);
+    expect(err.hint).toBe('run `seed-mcp logout --profile work` then `seed-mcp login --profile work`');
   });
 
   it('refuses a profile name that would leave the folder', async () => {

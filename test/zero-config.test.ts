@@ -105,7 +105,7 @@ describe('serve --upstream URL with nothing else', () => {
     expect(stored.refreshToken).toBeTruthy();
     const before = idp.counts.refresh;
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(tokensFile, JSON.stringify({ ...stored, expiresAt: Math.floor(Date.now() / 1000) + 10 }), { mode: 0o600 });
+    writeFileSync(tokensFile, JSON.stringify({ ...stored, expiresAt: Math.floor(Date.now() / 1000) + 10, obtainedAt: Math.floor(Date.now() / 1000) + 10 - 3600 }), { mode: 0o600 });
     const third = await serve(upstream.url, t.dir);
     expect(textOf(await third.client.callTool({ name: 'echo', arguments: { text: 'refreshed' } }))).toBe('echo: refreshed');
     expect(idp.counts.refresh - before).toBe(1);

@@ -68,6 +68,7 @@ export async function loadStore(ctx: CliContext, settings: LocalSettings): Promi
   return openTokenStore({
     kind: settings.tokenStore,
     configDir: settings.configDir,
+    notice: (message) => ctx.logger.warn(message),
     warn: (message) => {
       if (existsSync(marker)) return;
       ctx.logger.warn(message);

@@ -3,7 +3,8 @@ import type { Logger } from '../shared/logger.js';
 import { configForStoredClient } from './oidc/stored-client.js';
 import { mapOAuthError } from './oidc/map-error.js';
 import type { LocalSettings } from './settings.js';
-import type { TokenStore } from './token-store/types.js';
+import type { StoredTokens, TokenStore } from './token-store/types.js';
+import { CorruptTokensError } from './token-store/validate.js';
 
 export interface LogoutResult {
   profile: string;
@@ -21,7 +22,16 @@ export interface LogoutResult {
  */
 export async function logout(settings: LocalSettings, deps: { store: TokenStore; logger: Logger }): Promise<LogoutResult> {
   const profile = settings.profile;
-  const tokens = await deps.store.get(profile);
+  let tokens: StoredTokens | undefined;
+  try {
+    tokens = await deps.store.get(profile);
+  } catch (err) {
+    // An unreadable set (empty, partial, not JSON): every reader's hint says to log out, so this
+    // must work. Nothing in it can be revoked; delete it.
+    if (!(err instanceof CorruptTokensError)) throw err;
+    await deps.store.delete(profile);
+    return { profile, wasSignedIn: true, revoked: false, revokeNote: `${err.message}; it was deleted locally without revocation` };
+  }
   if (!tokens) {
     await deps.store.delete(profile);
     return { profile, wasSignedIn: false };

@@ -6,8 +6,29 @@ import type { LocalSettings } from './settings.js';
 import type { StoredTokens, TokenStore } from './token-store/types.js';
 import { secondsLeft, toStoredTokens } from './tokens.js';
 
-/** Refresh this long before expiry (the contract's proactive margin). */
+/** Refresh this long before expiry at most (the contract's proactive margin). */
 export const REFRESH_MARGIN_SEC = 60;
+/** Of a token's lifetime, the part left at which it is refreshed, when that is under the margin. */
+export const REFRESH_FRACTION = 0.25;
+
+/**
+ * How many seconds before expiry `tokens` are refreshed: a quarter of their lifetime, capped at
+ * {@link REFRESH_MARGIN_SEC}. A token that lives 20 s is refreshed with 5 s left, not on every call
+ * (a 60 s margin would be its whole life), so it is refreshed at most once per three quarters of
+ * its life however many callers and processes ask.
+ */
+export function refreshMarginOf(tokens: StoredTokens): number {
+  if (tokens.expiresAt === undefined) return REFRESH_MARGIN_SEC;
+  const lifetime = tokens.expiresAt - tokens.obtainedAt;
+  // A set without a plausible issue time (clock moved, hand-edited): the plain margin.
+  if (!(lifetime > 0)) return REFRESH_MARGIN_SEC;
+  return Math.min(REFRESH_MARGIN_SEC, lifetime * REFRESH_FRACTION);
+}
+
+/** Whether `tokens` are within their refresh margin (or past expiry) at `nowSec`. */
+export function dueForRefresh(tokens: StoredTokens, nowSec: number): boolean {
+  return secondsLeft(tokens, nowSec) <= refreshMarginOf(tokens);
+}
 
 export type RefreshKind = 'proactive' | 'reactive';
 
@@ -47,8 +68,7 @@ export function createTokenSource(settings: LocalSettings, deps: TokenSourceDeps
   // refresh token of ours is spent.
   let cached: StoredTokens | undefined;
 
-  const needsRefresh = (tokens: StoredTokens, rejected?: string) =>
-    (rejected !== undefined && tokens.accessToken === rejected) || secondsLeft(tokens, nowSec()) <= REFRESH_MARGIN_SEC;
+  const needsRefresh = (tokens: StoredTokens, rejected?: string) => (rejected !== undefined && tokens.accessToken === rejected) || dueForRefresh(tokens, nowSec());
 
   async function read(): Promise<StoredTokens> {
     const tokens = await deps.store.get(profile);
@@ -135,7 +155,7 @@ export function mintedTokenSource(mint: (type: RefreshKind) => Promise<StoredTok
   let inflight: Promise<StoredTokens> | undefined;
   return {
     async get(options = {}) {
-      if (cached && secondsLeft(cached, nowSec()) > REFRESH_MARGIN_SEC && cached.accessToken !== options.rejected) return cached;
+      if (cached && !dueForRefresh(cached, nowSec()) && cached.accessToken !== options.rejected) return cached;
       inflight ??= mint(options.rejected ? 'reactive' : 'proactive')
         .then((tokens) => (cached = tokens))
         .finally(() => {

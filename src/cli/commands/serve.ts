@@ -96,6 +96,8 @@ Examples:
           openStore: () => loadStore(ctx, settings),
           signal: ctx.signal,
           ...(signInWaitSec !== undefined ? { signInWaitMs: signInWaitSec * 1000 } : {}),
+          // A benchmark aid (bench/soak.mjs): memory figures on stderr every N seconds.
+          debugHeapSec: Number(ctx.env.SEED_MCP_DEBUG_HEAP) > 0 ? Number(ctx.env.SEED_MCP_DEBUG_HEAP) : undefined,
         });
         return 0;
       });

@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { UpstreamProxy } from '../../shared/mcp/upstream.js';
 import { redact } from '../../shared/redact.js';
 import { ToolError } from '../../shared/tools/types.js';
+import { pruneDeadDependants } from './abort-signals.js';
 import type { LocalAuth } from './local-auth.js';
 
 export interface BridgeOptions {
@@ -15,6 +16,9 @@ export interface BridgeOptions {
   /** Told about every upstream failure, for metrics. */
   onUpstreamError?: (kind: 'unreachable' | 'auth' | 'protocol') => void;
 }
+
+/** Calls between two prunes of the transport signal's dead dependants (see ./abort-signals.ts). */
+const PRUNE_EVERY = 256;
 
 /** The network failure behind an error, by its code (ECONNREFUSED…) wherever it sits in the cause chain. */
 function networkReason(err: unknown): string | undefined {
@@ -42,6 +46,10 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
   let sdk: ClientModule | undefined;
   let connecting: Promise<Client> | undefined;
   let lastToken: string | undefined;
+  // The transport's own long-lived abort signal, which every request's signal is combined with
+  // (see ./abort-signals.ts): pruned every PRUNE_EVERY calls, so memory stays flat under load.
+  let transportSignal: AbortSignal | undefined;
+  let calls = 0;
 
   function connect(): Promise<Client> {
     connecting ??= (async () => {
@@ -63,6 +71,7 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
         connecting = undefined;
       };
       await client.connect(transport);
+      transportSignal = (transport as unknown as { _abortController?: AbortController })._abortController?.signal;
       logger.debug(`connected to the upstream ${url.href}`);
       return client;
     })();
@@ -73,6 +82,7 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
   }
 
   async function call<T>(what: string, op: (c: Client) => Promise<T>): Promise<T> {
+    if (++calls % PRUNE_EVERY === 0) pruneDeadDependants(transportSignal);
     try {
       return await op(await connect());
     } catch (err) {

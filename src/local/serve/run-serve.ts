@@ -28,6 +28,11 @@ export interface ServeOptions {
   signInWaitMs?: number;
   onToolCall?: (tool: string, status: 'success' | 'error', seconds: number) => void;
   onUpstreamError?: (kind: 'unreachable' | 'auth' | 'protocol') => void;
+  /**
+   * `SEED_MCP_DEBUG_HEAP`: every this many seconds, write `seed-mcp heap {…process.memoryUsage()}`
+   * to stderr (the soak benchmark, bench/soak.mjs, reads it). Off when undefined.
+   */
+  debugHeapSec?: number;
 }
 
 /**
@@ -97,11 +102,35 @@ export async function runServe(options: ServeOptions): Promise<void> {
     stop.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   const handle = serveStdio(factory, { transport, onerror: (err) => logger.warn(`stdio: ${err.message}`) });
+  const heapDebug = options.debugHeapSec ? await debugHeap(options.debugHeapSec) : undefined;
   logger.debug(`serving MCP on stdio (profile ${settings.profile}${settings.upstream ? `, upstream ${settings.upstream}` : ''})`);
   await closed;
   // The client is gone: end a pending browser sign-in and the upstream connection, so the
   // process exits instead of lingering on an open loopback port.
   stop.abort();
+  heapDebug?.();
   options.signal.removeEventListener('abort', onAbort);
   await Promise.allSettled([handle.close(), upstream?.close()]);
+}
+
+/**
+ * `SEED_MCP_DEBUG_HEAP=N`: every N seconds, `seed-mcp heap {…}` on stderr with
+ * `process.memoryUsage()` and `heapUsedAfterMajorGc`, the heap in use just after the last full
+ * collection (the live heap, without the sawtooth of garbage between collections). For the soak
+ * benchmark; costs nothing when unset. Returns a stop function.
+ */
+async function debugHeap(everySec: number): Promise<() => void> {
+  const { PerformanceObserver, constants } = await import('node:perf_hooks');
+  let heapUsedAfterMajorGc: number | undefined;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) heapUsedAfterMajorGc = process.memoryUsage().heapUsed;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const timer = setInterval(() => process.stderr.write(`seed-mcp heap ${JSON.stringify({ ...process.memoryUsage(), heapUsedAfterMajorGc })}\n`), everySec * 1000).unref();
+  return () => {
+    clearInterval(timer);
+    observer.disconnect();
+  };
 }

@@ -1,14 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SeedError } from '../../shared/errors.js';
 import { PROFILE_RE } from '../paths.js';
-import type { StoredTokens, TokenStore } from './types.js';
+import type { TokenStore } from './types.js';
+import { parseStoredTokens } from './validate.js';
 
 /** Options of {@link createFileStore}. */
 export interface FileStoreOptions {
   /** The config dir (see `configDir` in `../paths.ts`); tokens go to `<dir>/tokens/<profile>.json`. */
   dir: string;
+  /**
+   * Says what the store fixed on its own, once (a token file others could read, made 0600 again);
+   * the CLI writes it to stderr.
+   */
+  notice?: (message: string) => void;
 }
 
 const FILE_MODE = 0o600;
@@ -39,16 +45,31 @@ export function createFileStore(options: FileStoreOptions): TokenStore {
     async get(profile) {
       const file = pathOf(profile);
       let text: string;
+      let handle: FileHandle | undefined;
       try {
-        text = await readFile(file, 'utf8');
+        handle = await open(file, 'r');
+        // Through the open handle: the file whose mode is checked is the one read.
+        if (process.platform !== 'win32') {
+          const { mode } = await handle.stat();
+          if ((mode & 0o077) !== 0) {
+            await handle.chmod(FILE_MODE);
+            options.notice?.(
+              `the token file ${file} was readable by others (mode 0${(mode & 0o777).toString(8)}); it is mode 0600 again. ` +
+                'If others could log in to this machine, sign out and in again to replace the tokens.',
+            );
+          }
+        }
+        text = await handle.readFile('utf8');
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') return undefined;
         throw new SeedError('TOKEN_STORE_FAILED', `could not read tokens for profile ${profile}: ${describeFsError(err)}`, {
           hint: `check that ${file} belongs to you and is readable (mode 0600)`,
           cause: err,
         });
+      } finally {
+        await handle?.close().catch(() => undefined);
       }
-      return parseStoredTokens(text, profile, 'the file');
+      return parseStoredTokens(text, profile, `the file ${file}`);
     },
 
     async set(profile, tokens) {
@@ -80,28 +101,7 @@ export function createFileStore(options: FileStoreOptions): TokenStore {
   };
 }
 
-/**
- * Parses a stored token set. A file or entry that is not JSON is an error, not "signed out": hiding
- * it would make the next login write over something a person may want to look at.
- *
- * @param source what held the text, for the message: `the file`, `the keychain entry`.
- */
-export function parseStoredTokens(text: string, profile: string, source: string): StoredTokens {
-  const hint = `run \`seed-mcp logout --profile ${profile}\` then log in again`;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    // The parser's message quotes the text, which holds tokens: leave it out.
-    throw new SeedError('TOKEN_STORE_FAILED', `could not read tokens for profile ${profile}: ${source} is not valid JSON`, { hint });
-  }
-  if (typeof value !== 'object' || value === null || (value as { version?: unknown }).version !== 1) {
-    throw new SeedError('TOKEN_STORE_FAILED', `could not read tokens for profile ${profile}: ${source} does not hold a seed-mcp token set (version 1)`, {
-      hint: `${hint}; a newer seed-mcp may have written it`,
-    });
-  }
-  return value as StoredTokens;
-}
+export { parseStoredTokens } from './validate.js';
 
 /**
  * Profile names become file and keychain account names: a name such as `../x` must never reach

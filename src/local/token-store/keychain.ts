@@ -1,7 +1,8 @@
 import { isSeedError, SeedError } from '../../shared/errors.js';
 import { redact } from '../../shared/redact.js';
 import { joinChunks, parseChunkHeader, splitValue } from './chunk.js';
-import { checkProfile, parseStoredTokens } from './file.js';
+import { checkProfile } from './file.js';
+import { CorruptTokensError, parseStoredTokens } from './validate.js';
 import type { TokenStore } from './types.js';
 
 /** Service name of every seed-mcp keychain entry; the account is the profile. */
@@ -88,9 +89,10 @@ export function createKeychainStore(options: KeychainOptions = {}): TokenStore {
         }
         const joined = joinChunks(header, chunks);
         if (!joined.ok) {
-          throw new SeedError('TOKEN_STORE_FAILED', `could not read tokens for profile ${profile}: ${joined.reason} in the OS keychain`, {
-            hint: `run \`seed-mcp logout --profile ${profile}\` then log in again`,
-          });
+          throw new CorruptTokensError(
+            `could not read tokens for profile ${profile}: ${joined.reason} in the OS keychain`,
+            `run \`seed-mcp logout --profile ${profile}\` then \`seed-mcp login --profile ${profile}\``,
+          );
         }
         return parseStoredTokens(joined.value, profile, 'the keychain entry');
       }),

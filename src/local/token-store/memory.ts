@@ -1,4 +1,5 @@
 import type { StoredTokens, TokenStore } from './types.js';
+import { checkStoredTokens } from './validate.js';
 
 /**
  * A token store that lives as long as the process: for tests, CI and `SEED_MCP_TOKEN_STORE=memory`
@@ -17,7 +18,8 @@ export function createMemoryStore(): TokenStore {
     // with the other stores.
     get: async (profile) => {
       const tokens = byProfile.get(profile);
-      return tokens === undefined ? undefined : structuredClone(tokens);
+      // Checked as the other stores check what they read: a partial set set by a caller is an error.
+      return tokens === undefined ? undefined : checkStoredTokens(structuredClone(tokens), profile, 'process memory');
     },
     set: async (profile, tokens) => {
       byProfile.set(profile, structuredClone(tokens));

@@ -17,6 +17,8 @@ export interface OpenTokenStoreOptions {
   timeoutMs?: number;
   /** Says the one thing a person should know (the `auto` fallback); written to stderr by the caller. */
   warn: (message: string) => void;
+  /** Says what a store fixed on its own (a token file readable by others, made 0600); to stderr. */
+  notice?: (message: string) => void;
   /** Test seam passed to the keychain store and probe. */
   entryFactory?: KeychainEntryFactory;
 }
@@ -44,7 +46,7 @@ export async function openTokenStore(options: OpenTokenStoreOptions): Promise<To
     case 'memory':
       return createMemoryStore();
     case 'file':
-      return createFileStore({ dir: options.configDir });
+      return createFileStore({ dir: options.configDir, notice: options.notice });
     case 'keychain': {
       const probe = await probeKeychain(keychainOptions);
       if (!probe.ok) {
@@ -61,7 +63,7 @@ export async function openTokenStore(options: OpenTokenStoreOptions): Promise<To
         `OS keychain not available (${probe.reason}); storing tokens in ${tokensDir(options.configDir)} (mode 0600). ` +
           'Set SEED_MCP_TOKEN_STORE=file to silence this or fix the keychain (see `seed-mcp doctor`).',
       );
-      return createFileStore({ dir: options.configDir });
+      return createFileStore({ dir: options.configDir, notice: options.notice });
     }
     default:
       throw new SeedError('CONFIG_INVALID', `could not use token store "${kind}": it must be one of ${TOKEN_STORE_CHOICES.join(', ')}`, {

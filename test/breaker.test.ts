@@ -144,4 +144,28 @@ describe('createBreaker', () => {
     expect(() => createBreaker({ name: 'x', failureThreshold: 0 })).toThrow(RangeError);
     expect(() => createBreaker({ name: 'x', openMs: 1.5 })).toThrow(RangeError);
   });
+
+  it('makes no trial while canTrial says the backend cannot answer yet, and reset() closes it at once', async () => {
+    let connected = false;
+    const { breaker, clock, states, failures } = setup({ canTrial: () => connected });
+    for (let i = 0; i < 3; i++) await expect(breaker.run(boom)).rejects.toThrow('boom');
+    expect(breaker.state()).toBe('open');
+    clock.advance(5_000);
+    // Still reconnecting: no trial (which would fail and reopen the breaker), it stays open.
+    expect(breaker.state()).toBe('open');
+    await expect(breaker.run(ok)).rejects.toSatisfy(isStoreUnavailable);
+    expect(failures()).toBe(3);
+    // Connected again: closed at once, every call goes through.
+    connected = true;
+    breaker.reset();
+    expect(breaker.state()).toBe('closed');
+    await expect(breaker.run(ok)).resolves.toBe('ok');
+    expect(states).toEqual(['open', 'closed']);
+    // Or, without a reset, the next trial once connected.
+    for (let i = 0; i < 3; i++) await expect(breaker.run(boom)).rejects.toThrow('boom');
+    clock.advance(1_000);
+    expect(breaker.state()).toBe('half-open');
+    await expect(breaker.run(ok)).resolves.toBe('ok');
+    expect(breaker.state()).toBe('closed');
+  });
 });

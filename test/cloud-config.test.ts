@@ -321,6 +321,16 @@ describe("seed-mcp's own scale-out variables", () => {
       'REVOCATION_FAIL_MODE must be one of closed, open, got: sometimes',
     ]);
   });
+
+  it('REVOCATION_MAX_STALENESS: seconds the revocation mirror answers alone while Redis is down; 60 unless set, 0 to 86400', () => {
+    expect(loadCloudConfig(minimal).revocationMaxStalenessSec).toBe(60);
+    expect(loadCloudConfig({ ...minimal, REVOCATION_MAX_STALENESS: '0' }).revocationMaxStalenessSec).toBe(0);
+    expect(loadCloudConfig({ ...minimal, REVOCATION_MAX_STALENESS: '300' }).revocationMaxStalenessSec).toBe(300);
+    for (const bad of ['-1', '1.5', '60s', '86401']) {
+      const err = configError(() => loadCloudConfig({ ...minimal, REVOCATION_MAX_STALENESS: bad }));
+      expect(problems(err)).toEqual([expect.stringMatching(/^REVOCATION_MAX_STALENESS must be (a whole number )?between 0 and 86400, got: /)]);
+    }
+  });
 });
 
 describe("seed-mcp's own security variables", () => {

@@ -1,7 +1,7 @@
 /**
  * `seed-mcp cloud` with REDIS_URL when Redis dies mid-traffic and comes back: the breaker opens,
  * readiness says so (degraded, still 200), the rate limit falls back to this replica, revocation
- * checks fail closed (503 REVOCATION_UNAVAILABLE, the default), and everything resumes once Redis
+ * checks fail closed (503 REVOCATION_UNAVAILABLE, the default, here with no staleness bound), and everything resumes once Redis
  * answers again. A real server instance, a real IdP, a redis-server of the test's own.
  */
 import { randomBytes } from 'node:crypto';
@@ -34,6 +34,9 @@ beforeAll(async () => {
       REDIS_URL: redis.url(),
       REDIS_KEY_PREFIX: `seed-mcp-test-${randomBytes(4).toString('hex')}:`,
       MCP_RATE_LIMIT_MAX: '1000',
+      // No staleness bound: revocation checks fail closed as soon as the mirror is out of sync
+      // (test/cloud-revocation-staleness.test.ts covers the bound).
+      REVOCATION_MAX_STALENESS: '0',
     }),
     port: 0,
     host: '127.0.0.1',

@@ -97,6 +97,7 @@ describe('Redis outage (a dedicated redis-server, killed and restarted)', () => 
   const metrics = createMetrics({ collectDefault: false });
   let store: SharedStore;
   let closedList: RevocationList;
+  let boundedList: RevocationList;
   let openList: RevocationList;
   let limiter: RateLimiter;
   let raw: Redis;
@@ -114,8 +115,10 @@ describe('Redis outage (a dedicated redis-server, killed and restarted)', () => 
       logger,
       breaker: { failureThreshold: 3, openMs: 1000 },
     });
-    closedList = createRevocationList(store, { failMode: 'closed', logger });
+    // No staleness bound: closed means closed at once (boundedList has the default bound).
+    closedList = createRevocationList(store, { failMode: 'closed', maxStalenessMs: 0, logger });
     openList = createRevocationList(store, { failMode: 'open', logger });
+    boundedList = createRevocationList(store, { failMode: 'closed', logger });
     limiter = createRateLimiter({
       store: createSharedRateLimitStore(store, { fallback: createMemoryRateLimitStore(), logger }),
       max: 100_000,
@@ -126,14 +129,14 @@ describe('Redis outage (a dedicated redis-server, killed and restarted)', () => 
   });
 
   afterAll(async () => {
-    await Promise.allSettled([closedList?.close(), openList?.close()]);
+    await Promise.allSettled([closedList?.close(), openList?.close(), boundedList?.close()]);
     await store?.close();
     raw?.disconnect();
     await redis?.kill();
   });
 
   it('works while Redis is up', async () => {
-    await Promise.all([closedList.start(), openList.start()]);
+    await Promise.all([closedList.start(), openList.start(), boundedList.start()]);
     await store.set('k', 1, 10_000);
     expect(await store.get('k')).toBe(1);
     await closedList.revoke('before-outage', inSeconds(600));
@@ -206,6 +209,12 @@ describe('Redis outage (a dedicated redis-server, killed and restarted)', () => 
     expect(closedList.health().status).toBe('unavailable');
     expect(openList.isRevoked('unknown')).toBe(false);
     expect(openList.health().status).toBe('degraded');
+    // Within its staleness bound (60 s by default), a closed list answers from its mirror: an
+    // outage shorter than that refuses no token, and readiness says the mirror is answering.
+    expect(boundedList.isRevoked('unknown')).toBe(false);
+    expect(boundedList.isRevoked('before-outage')).toBe(true);
+    expect(boundedList.health()).toMatchObject({ status: 'degraded', answering: 'mirror', max_staleness_sec: 60 });
+    expect(closedList.health()).toMatchObject({ status: 'unavailable', answering: 'fail_closed' });
     // What the mirror holds is still revoked, whatever the mode.
     expect(closedList.isRevoked('before-outage')).toBe(true);
     expect(openList.isRevoked('before-outage')).toBe(true);
@@ -248,6 +257,7 @@ describe('Redis outage (a dedicated redis-server, killed and restarted)', () => 
       );
       expect(closedList.isRevoked('unknown')).toBe(false);
       expect(closedList.health().status).toBe('ok');
+      await eventually(() => boundedList.isRevoked('written-after-restart') && boundedList.health().answering === 'live', 3000, 'the bounded list resyncing');
       await eventually(() => openList.isRevoked('written-after-restart') && openList.health().status === 'ok', 3000, 'the open-mode list resyncing');
       await eventually(() => logs.some((l) => l.includes('shared counters are back')), 2000, 'the limiter using Redis again');
     } finally {

@@ -392,7 +392,7 @@ describe('revocation list over Redis (two replicas)', () => {
     const late = make();
     await late.start();
     expect(late.isRevoked('jti-1')).toBe(true);
-    expect(late.health()).toEqual({ status: 'ok', entries: 1 });
+    expect(late.health()).toEqual({ status: 'ok', entries: 1, answering: 'live', max_staleness_sec: 60 });
   });
 
   it('fails closed before start() and open when told to', async () => {

@@ -91,6 +91,12 @@ export interface CloudConfig {
    * `closed` (the default) refuses tokens with 503, `open` accepts those not known revoked.
    */
   readonly revocationFailMode: 'closed' | 'open';
+  /**
+   * `REVOCATION_MAX_STALENESS`, seconds: while Redis is down, revocation checks answer from this
+   * replica's mirror for up to this long after it was last known in sync, and only then fail as
+   * `REVOCATION_FAIL_MODE` says; 60 unless set, 0 fails at once.
+   */
+  readonly revocationMaxStalenessSec: number;
   /** `REDIS_URL` (secret: it may hold a password); absent = state in memory. */
   readonly redisUrl?: string;
   readonly metrics: {
@@ -198,6 +204,7 @@ const NAMES = [
   'OAUTH_CLIENT_AUTH_METHOD',
   'REDIS_KEY_PREFIX',
   'REVOCATION_FAIL_MODE',
+  'REVOCATION_MAX_STALENESS',
   'ALLOWED_HOSTS',
   'FETCH_ALLOWED_HOSTS',
   'OAUTH_CONSENT_TTL',
@@ -729,6 +736,7 @@ const fields = z.object({
   OAUTH_CLIENT_AUTH_METHOD: variable(oneOf('OAUTH_CLIENT_AUTH_METHOD', ['client_secret_basic', 'client_secret_post'] as const)),
   REDIS_KEY_PREFIX: variable(text, 'seed-mcp:'),
   REVOCATION_FAIL_MODE: variable(oneOf('REVOCATION_FAIL_MODE', ['closed', 'open'] as const), 'closed'),
+  REVOCATION_MAX_STALENESS: variable(int('REVOCATION_MAX_STALENESS', 0, 86_400), 60),
   ALLOWED_HOSTS: variable(hosts('ALLOWED_HOSTS'), []),
   FETCH_ALLOWED_HOSTS: variable(hosts('FETCH_ALLOWED_HOSTS'), []),
   OAUTH_CONSENT_TTL: variable(int('OAUTH_CONSENT_TTL', 60), 2_592_000),
@@ -843,6 +851,7 @@ function toConfig(o: Fields): CloudConfig {
     redisUrl: o.REDIS_URL,
     redisKeyPrefix: o.REDIS_KEY_PREFIX,
     revocationFailMode: o.REVOCATION_FAIL_MODE,
+    revocationMaxStalenessSec: o.REVOCATION_MAX_STALENESS,
     metrics: { enabled: o.METRICS_ENABLED, token: o.METRICS_TOKEN },
     rateLimit: { enabled: o.RATE_LIMIT_ENABLED, max: o.MCP_RATE_LIMIT_MAX, windowMs: o.MCP_RATE_LIMIT_WINDOW_MS },
     corsExtraOrigins: o.CORS_EXTRA_ORIGINS,

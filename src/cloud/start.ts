@@ -126,7 +126,9 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     closers.push(() => store.close());
     const proxyEnabled = config.oauthProxy.enabled;
     // Tokens are only ever revoked through the proxy's /oauth/revoke: without it there is no list.
-    const revocations = proxyEnabled ? createRevocationList(store, { failMode: config.revocationFailMode, logger }) : undefined;
+    const revocations = proxyEnabled
+      ? createRevocationList(store, { failMode: config.revocationFailMode, maxStalenessMs: config.revocationMaxStalenessSec * 1000, logger })
+      : undefined;
     if (revocations) closers.push(() => revocations.close());
     // The proxy's own keys: it signs the access tokens it issues, and this server accepts them.
     const signing = proxyEnabled ? signingKeys(config.oauthProxy.signingKeys) : undefined;
@@ -137,6 +139,7 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
           audiences: config.audiences,
           ...(acceptsAudience ? { acceptsAudience } : {}),
           jwksCacheTtlSec: config.jwksCacheTtlSec,
+          logger,
           onJwksFetch: (_issuer, result) => metrics.jwksRefresh(result),
           // A verification answered from the verified-token cache needs no key lookup at all.
           onCacheHit: () => metrics.jwksCacheHit(),
@@ -258,7 +261,8 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     shuttingDown = http.shuttingDown;
     closers.push(() => http.close(deps.shutdownGraceMs ?? 10_000));
     void idp?.warm();
-    // Fetch the issuers' keys now, not on the first request; readiness reports how it went.
+    // Fetch the issuers' keys now, not on the first request, and keep them loaded (retried with
+    // backoff while an IdP is down, so the replica turns ready by itself); readiness reports how.
     void validator?.warm();
     logger.info(`seed-mcp cloud listening on ${config.host}:${http.port}`, { event: 'listening', mcp: mcpUrl, issuers: config.allowedIssuers.length });
 
@@ -344,6 +348,7 @@ function createProxy(
     ...(config.oauthProxy.clientSecret ? { clientSecret: config.oauthProxy.clientSecret } : {}),
     ...(config.oauthProxy.clientAuthMethod ? { authMethod: config.oauthProxy.clientAuthMethod } : {}),
     redirectUri: `${baseUrl}${OAUTH_PATHS.callback}`,
+    logger: parts.logger,
     ...(config.oauthAuthorizationUrl ? { authorizationUrl: config.oauthAuthorizationUrl } : {}),
     ...(config.oauthTokenUrl ? { tokenUrl: config.oauthTokenUrl } : {}),
   });

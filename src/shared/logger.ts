@@ -23,6 +23,34 @@ export interface LoggerOptions {
   format?: 'json' | 'pretty';
   /** Where lines go; stderr unless a test passes its own. */
   write?: (line: string) => void;
+  /**
+   * Repeated warnings and errors: the first {@link DEDUPE_BURST} of an interval are written, later
+   * identical ones (same level, message and fields) within this many ms are only counted,
+   * and one summary line per interval says how many there were (`repeated`). Default
+   * {@link DEDUPE_MS}; 0 writes every line.
+   */
+  dedupeMs?: number;
+}
+
+/** Default of {@link LoggerOptions.dedupeMs}. */
+export const DEDUPE_MS = 10_000;
+/**
+ * Identical lines written per interval before the rest are only counted: a flood is collapsed, but
+ * a state change that happens twice in a row (an outage, a recovery, another outage) is still told.
+ */
+export const DEDUPE_BURST = 2;
+/** Distinct repeated lines tracked at once; beyond that, lines are written as they come. */
+const DEDUPE_MAX_KEYS = 1_000;
+
+interface Repeat {
+  level: LogLevel;
+  msg: string;
+  /** The fields of the latest occurrence, for the summary. */
+  fields: Record<string, unknown> | undefined;
+  /** Occurrences written in this interval. */
+  written: number;
+  /** Occurrences counted but not written since the last summary. */
+  count: number;
 }
 
 /** Creates a logger whose every line passes through {@link redact}. */
@@ -48,13 +76,56 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         : `seed-mcp ${level}: ${msg}${fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}`;
     write(redact(line));
   };
+  const dedupeMs = options.dedupeMs ?? DEDUPE_MS;
+  const repeats = new Map<string, Repeat>();
+  let sweep: NodeJS.Timeout | undefined;
+  // Once per interval: a summary for each line repeated since, and forget lines that were not.
+  const summarize = (): void => {
+    for (const [key, r] of repeats) {
+      if (r.count === 0) {
+        repeats.delete(key);
+        continue;
+      }
+      emit(r.level, r.msg, { ...r.fields, repeated: r.count, repeated_within_ms: dedupeMs });
+      // Still flooding: the next interval's lines are counted from the start.
+      r.count = 0;
+      r.written = DEDUPE_BURST;
+    }
+    if (repeats.size === 0 && sweep) {
+      clearInterval(sweep);
+      sweep = undefined;
+    }
+  };
+  // Warnings and errors only: info and debug lines are per-request audit events, each one wanted.
+  const emitOnce = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
+    if (ORDER[level] < min) return;
+    if (dedupeMs <= 0) return emit(level, msg, fields);
+    // Identical lines: the same level, message and fields (`event`, `code`, reasons...); only the time differs.
+    const key = `${level}\u0000${msg}\u0000${fields ? safeJson(fields) : ''}`;
+    const seen = repeats.get(key);
+    if (seen && seen.written >= DEDUPE_BURST) {
+      seen.count += 1;
+      seen.fields = fields;
+      return;
+    }
+    if (seen) seen.written += 1;
+    else if (repeats.size < DEDUPE_MAX_KEYS) {
+      repeats.set(key, { level, msg, fields, written: 1, count: 0 });
+      if (!sweep) {
+        sweep = setInterval(summarize, dedupeMs);
+        sweep.unref();
+      }
+    }
+    emit(level, msg, fields);
+  };
   return {
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
+    warn: (m, f) => emitOnce('warn', m, f),
+    error: (m, f) => emitOnce('error', m, f),
     prepare(level, msg, fields) {
       if (ORDER[level] < min) return noop;
+      if (dedupeMs > 0 && (level === 'warn' || level === 'error')) return () => emitOnce(level, msg, fields);
       if (format === 'json') {
         // The same line as emit() writes: the time first, then the rest, redacted once.
         const rest = redact(JSON.stringify({ level, msg, ...fields }).slice(1));
@@ -67,6 +138,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 const noop = (): void => {};
+
+function safeJson(fields: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(fields);
+  } catch {
+    return String(Object.keys(fields));
+  }
+}
 
 /** A logger that drops everything. */
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, prepare: () => noop };

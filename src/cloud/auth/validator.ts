@@ -4,6 +4,7 @@
  * issuer's cached JWKS (jws.ts says why not jose), with a bounded cache of verified tokens in
  * front.
  */
+import type { Logger } from '../../shared/logger.js';
 import { authErrorOf, type AuthError } from './errors.js';
 import { createIntrospector, type IntrospectionOptions } from './introspection.js';
 import { JwksCache, UNKNOWN_KID_REFETCH_MS, type JwksStatus } from './jwks-cache.js';
@@ -44,7 +45,7 @@ export interface ValidatorOptions {
   jwksCacheTtlSec: number;
   /** Leeway for `exp`, `nbf` and `iat`, in seconds; default 30. */
   clockToleranceSec?: number;
-  /** Least time between two JWKS fetches caused by an unknown `kid`, per issuer; default 30 s. */
+  /** Least time between two JWKS fetches caused by an unknown `kid`, per issuer; default 5 s. */
   unknownKidRefetchSec?: number;
   /** Timeout of each metadata or JWKS request; default 5000 ms. */
   fetchTimeoutMs?: number;
@@ -71,6 +72,10 @@ export interface ValidatorOptions {
    * are introspected (RFC 7662) at these allowed issuers' endpoints; see introspection.ts.
    */
   introspection?: IntrospectionOptions;
+  /** JWKS fetch failures and recoveries; silent unless given. */
+  logger?: Logger;
+  /** Test seam: the backoff of the JWKS background retries after {@link TokenValidator.warm}. */
+  jwksRetryMs?: { min: number; max: number };
 }
 
 export interface TokenValidator {
@@ -90,7 +95,11 @@ export interface TokenValidator {
   authenticate(header: string | undefined): Authenticated | Promise<Authenticated>;
   /** The JWKS cache of every allowed issuer, for readiness. */
   jwksStatus(): JwksStatus[];
-  /** Fetches the JWKS of every allowed issuer now (at start-up); never rejects. */
+  /**
+   * Fetches the JWKS of every allowed issuer now (at start-up) and from then on keeps them loaded
+   * in the background (retries with backoff while an issuer is down, refreshes when stale);
+   * resolves after the first attempt, never rejects.
+   */
   warm(): Promise<void>;
   /** Aborts JWKS requests in flight and forgets every cached key and token. */
   close(): void;
@@ -139,7 +148,7 @@ interface CacheEntry {
  * ```
  */
 /** Where the verification keys of one issuer come from: fetched (JwksCache) or given. */
-type KeySource = Pick<JwksCache, 'keys' | 'refetchForUnknownKey' | 'status'>;
+type KeySource = Pick<JwksCache, 'keys' | 'refetchForUnknownKey' | 'status'> & { keepLoaded?(): Promise<void> };
 
 /** The keys of an issuer known here: always fresh, never fetched. */
 function staticKeys(issuer: string, jwks: readonly Record<string, unknown>[]): KeySource {
@@ -195,6 +204,8 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
         now,
         ...(options.fetchTimeoutMs !== undefined ? { timeoutMs: options.fetchTimeoutMs } : {}),
         signal: closing.signal,
+        ...(options.logger ? { logger: options.logger } : {}),
+        ...(options.jwksRetryMs ? { retryMs: options.jwksRetryMs } : {}),
         onFetch: (result) => options.onJwksFetch?.(issuer, result),
         // A withdrawn key takes its tokens with it, cached or not.
         onKeysRemoved: ({ kids, any }) =>
@@ -310,7 +321,7 @@ export function createTokenValidator(options: ValidatorOptions): TokenValidator 
       return [...jwks.values()].map((issuerKeys) => issuerKeys.status());
     },
     async warm() {
-      await Promise.all([...jwks.values()].map((issuerKeys) => issuerKeys.keys().catch(() => undefined)));
+      await Promise.all([...jwks.values()].map((issuerKeys) => (issuerKeys.keepLoaded ? issuerKeys.keepLoaded() : issuerKeys.keys()).catch(() => undefined)));
     },
     close() {
       closed = true;

@@ -4,7 +4,7 @@
  * a graceful close.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Logger } from '../../shared/logger.js';
 import { CloudError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -33,9 +33,23 @@ export interface HttpServerOptions {
 export interface HttpServer {
   readonly port: number;
   shuttingDown(): boolean;
-  /** Stops accepting, answers 503 on every route but health, lets in-flight requests finish within `graceMs`, then closes every connection. */
+  /**
+   * Stops accepting connections and turns readiness unready, then drains: requests in flight
+   * finish, and a request arriving on a connection already open is still answered, each with
+   * `Connection: close`, so that no client sees its kept-alive connection reset. The drain ends
+   * once every connection has closed, or nothing is in flight and idle connections have had
+   * {@link IDLE_LINGER_MS} (at most `graceMs`) to send a last request, or at `graceMs`; a request
+   * arriving after that gets 503 `SHUTTING_DOWN` (`Retry-After`), and every connection is closed.
+   */
   close(graceMs: number): Promise<void>;
 }
+
+/**
+ * How long, once nothing is in flight, a draining server keeps idle kept-alive connections open:
+ * a client (or load balancer) that picked one just before seeing it close gets an answer with
+ * `Connection: close` rather than a reset.
+ */
+export const IDLE_LINGER_MS = 1000;
 
 /** Starts listening; rejects when the port cannot be had (EADDRINUSE, EACCES). */
 export async function listenHttp(options: HttpServerOptions): Promise<HttpServer> {
@@ -48,8 +62,13 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
     });
   };
   let shuttingDown = false;
+  /** The drain is over: requests that still arrive are refused (503, `Retry-After`). */
+  let drainOver = false;
   let inflight = 0;
-  let drained: (() => void) | undefined;
+  let changed: (() => void) | undefined;
+  /** Responses not finished yet, to turn `Connection: close` on when the drain begins. */
+  const open = new Set<ServerResponse>();
+  const sockets = new Set<Socket>();
 
   const { headersMs, requestMs } = options.timeouts ?? { headersMs: 15_000, requestMs: 60_000 };
   // Slow clients (slowloris) are cut off when their time is up, checked this often (Node's 30 s
@@ -57,18 +76,22 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
   const checkingMs = Math.max(50, Math.min(5_000, Math.floor(headersMs / 3)));
   const server: Server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: requestMs, headersTimeout: headersMs, connectionsCheckingInterval: checkingMs }, (req, res) => {
     inflight++;
+    open.add(res);
     const started = performance.now();
     res.once('close', () => {
       metrics?.httpRequest(req.method ?? 'GET', req.url ?? '/', res.statusCode, (performance.now() - started) / 1000);
       inflight--;
-      if (inflight === 0) drained?.();
+      open.delete(res);
+      changed?.();
     });
+    // Draining: answered, then the connection closes (the client opens its next one elsewhere).
+    if (shuttingDown) res.setHeader('connection', 'close');
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('referrer-policy', 'no-referrer');
     res.setHeader('x-frame-options', 'DENY');
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const route = router.find(path);
-    if (shuttingDown && !route?.servesDuringShutdown) {
+    if (drainOver && !route?.servesDuringShutdown) {
       sendError(res, new CloudError('SHUTTING_DOWN', 'this replica is shutting down'), errorContext);
       return;
     }
@@ -94,21 +117,47 @@ export async function listenHttp(options: HttpServerOptions): Promise<HttpServer
       resolve();
     });
   });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      changed?.();
+    });
+  });
   const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
   return {
     port,
     shuttingDown: () => shuttingDown,
-    async close(graceMs) {
-      shuttingDown = true;
-      server.close();
-      server.closeIdleConnections();
-      if (inflight > 0) {
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          setTimeout(resolve, graceMs).unref();
-        });
-      }
-      server.closeAllConnections();
+    close(graceMs) {
+      closing ??= drain(graceMs);
+      return closing;
     },
   };
+
+  async function drain(graceMs: number): Promise<void> {
+    shuttingDown = true;
+    // Stop accepting connections, but not as http.Server#close does, which also drops the idle
+    // kept-alive ones at once: a request already on its way over one would meet a reset.
+    NetServer.prototype.close.call(server);
+    for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
+    const began = Date.now();
+    const linger = Math.min(IDLE_LINGER_MS, graceMs);
+    const timers: NodeJS.Timeout[] = [];
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if (sockets.size === 0 || (inflight === 0 && Date.now() - began >= linger)) resolve();
+      };
+      changed = check;
+      // Wakes the check when the linger is over; the grace ends the drain whatever is left.
+      timers.push(setTimeout(check, linger), setTimeout(resolve, graceMs));
+      check();
+    });
+    changed = undefined;
+    for (const t of timers) clearTimeout(t);
+    drainOver = true;
+    server.closeAllConnections();
+    // http.Server#close: its connection checks stop too (the listener is closed already).
+    server.close();
+  }
 }

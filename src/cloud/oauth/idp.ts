@@ -5,6 +5,7 @@
  * revocation. The IdP's tokens are passed through to the MCP client unchanged.
  */
 import type * as OpenId from 'openid-client';
+import { silentLogger, type Logger } from '../../shared/logger.js';
 
 export interface IdpClientOptions {
   issuer: string;
@@ -18,6 +19,8 @@ export interface IdpClientOptions {
   authorizationUrl?: string;
   tokenUrl?: string;
   timeoutMs?: number;
+  /** Discovery failures and recoveries; silent unless given. */
+  logger?: Logger;
 }
 
 /** What the IdP's token endpoint answered, as the proxy hands it on. */
@@ -94,14 +97,18 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
     lib ??= await import('openid-client');
     const client = lib;
     if (!configuration || (lastError !== undefined && Date.now() - failedAt > 10_000)) {
+      const logger = options.logger ?? silentLogger;
       configuration = discover(client).then(
         (c) => {
+          if (lastError !== undefined) logger.info('oauth proxy: the identity provider is reachable again', { event: 'oauth_idp_discovered', issuer: options.issuer });
+          else logger.debug('oauth proxy: discovered the identity provider', { event: 'oauth_idp_discovered', issuer: options.issuer });
           lastError = undefined;
           return c;
         },
         (err: unknown) => {
           lastError = err instanceof Error ? err.message : String(err);
           failedAt = Date.now();
+          logger.warn('oauth proxy: could not discover the identity provider', { event: 'oauth_idp_discovery_failed', issuer: options.issuer, error: lastError });
           throw new IdpError(`could not discover the identity provider at ${options.issuer}: ${lastError}`, undefined, { cause: err });
         },
       );

@@ -24,6 +24,12 @@ export interface BreakerOptions {
    * caller's own mistake (a value that is not JSON) should not open the breaker for everyone.
    */
   isFailure?(err: unknown): boolean;
+  /**
+   * Whether a trial call could succeed now; default always. Redis: only once the client is
+   * connected again, so that a trial made while it still reconnects does not reopen the breaker for
+   * another `openMs` (the breaker stays open until then, and {@link Breaker.reset} closes it).
+   */
+  canTrial?(): boolean;
   /** The error an open breaker rejects with; default {@link StoreUnavailableError} (the store's breakers). */
   refuse?(message: string): Error;
 }
@@ -40,6 +46,8 @@ export interface Breaker {
    * so that a readiness probe sees recovery without waiting for traffic to make the trial call.
    */
   state(): BreakerState;
+  /** Closes the breaker now, as a successful trial would: the backend is known to be back (Redis: the client's `ready`). */
+  reset(): void;
 }
 
 /**
@@ -60,6 +68,7 @@ export function createBreaker(options: BreakerOptions): Breaker {
   const openMs = positiveInteger('openMs', options.openMs ?? 5000);
   const clock = options.now ?? Date.now;
   const isFailure = options.isFailure ?? (() => true);
+  const canTrial = options.canTrial ?? (() => true);
 
   let current: BreakerState = 'closed';
   let failures = 0;
@@ -77,7 +86,7 @@ export function createBreaker(options: BreakerOptions): Breaker {
     enter('open');
   };
   const state = (): BreakerState => {
-    if (current === 'open' && clock() - openedAt >= openMs) enter('half-open');
+    if (current === 'open' && clock() - openedAt >= openMs && canTrial()) enter('half-open');
     return current;
   };
   const refuseWith = options.refuse ?? ((message: string) => new StoreUnavailableError(message));
@@ -85,6 +94,10 @@ export function createBreaker(options: BreakerOptions): Breaker {
 
   return {
     state,
+    reset() {
+      failures = 0;
+      enter('closed');
+    },
     async run<T>(fn: () => Promise<T>): Promise<T> {
       const now = state();
       if (now === 'open') return refuse(`calls refused for ${openMs} ms after ${failureThreshold} consecutive failures`);

@@ -12,7 +12,7 @@ export * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { createRedisStore, parseRedisUrl, type RedisStoreOptions, type RedisTarget } from './redis-store.js';
 export { createBreaker, type Breaker, type BreakerOptions } from './breaker.js';
-export { createRevocationList, RevocationUnavailableError, type RevocationList, type RevocationListOptions } from './revocations.js';
+export { createRevocationList, RevocationUnavailableError, type RevocationHealth, type RevocationList, type RevocationListOptions } from './revocations.js';
 export { createSharedRateLimitStore, type SharedRateLimitStoreOptions } from './rate-limit-store.js';
 
 export interface StoreOptions {

@@ -171,13 +171,17 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       }
     },
     onFailure: () => metrics?.circuitBreakerFailure('redis'),
+    // No trial while the client reconnects: it would fail at once and reopen the breaker for
+    // another openMs after Redis is back. The client's 'ready' closes the breaker instead.
+    canTrial: () => client.status === 'ready',
   });
   metrics?.circuitBreaker('redis', 'closed');
 
   const built = redisClientOptions(target, commandTimeoutMs);
   const client: Client = built.kind === 'cluster' ? new Cluster(built.nodes, built.options) : new Redis(built.options);
   client.defineCommand('seedMcpHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
-  const main = watch(client, 'connection', {});
+  // Connected (again): nothing is failing any more, so no request is refused for an outage that is over.
+  const main = watch(client, 'connection', { ready: () => breaker.reset() });
 
   /** Tracks one connection's state and logs each change once, not per command. */
   function watch(conn: Client, label: string, hooks: { ready?(wasLost: boolean): void; lost?(): void }) {

@@ -32,6 +32,13 @@ export interface RevocationListOptions {
    * from what the mirror holds (a token revoked meanwhile on another replica may pass).
    */
   failMode: 'closed' | 'open';
+  /**
+   * How long the mirror may answer alone once it can no longer be vouched for (its subscription
+   * down), counted from the last moment it was known in sync: within it, an id the mirror
+   * lacks is not revoked whatever `failMode` says; past it, `failMode` decides. Default 60,000 ms;
+   * 0 applies `failMode` at once. A mirror never loaded has no such grace.
+   */
+  maxStalenessMs?: number;
   /** Test seam: the clock, ms since the epoch; default `Date.now`. */
   now?: () => number;
   /** How often the whole list is reloaded as a safety net; default 30,000 ms. */
@@ -42,6 +49,21 @@ export interface RevocationListOptions {
    */
   clockToleranceSec?: number;
   logger?: Logger;
+}
+
+/** What readiness shows of the list, and which way its checks are answered now. */
+export interface RevocationHealth {
+  /** ok: in sync; degraded: answering from a mirror that may miss revocations; unavailable: refusing tokens. */
+  status: 'ok' | 'degraded' | 'unavailable';
+  entries: number;
+  /**
+   * How checks are answered now: `live` (in sync), `mirror` (out of sync, within the staleness
+   * bound), `fail_open` or `fail_closed` (past it, or never loaded: as `failMode` says).
+   */
+  answering: 'live' | 'mirror' | 'fail_open' | 'fail_closed';
+  /** Seconds since the mirror was last known in sync; absent while in sync or when never loaded. */
+  stale_sec?: number;
+  max_staleness_sec: number;
 }
 
 export interface RevocationList {
@@ -56,7 +78,7 @@ export interface RevocationList {
   revoke(id: string, expiresAtSec: number): Promise<void>;
   /** Synchronous; throws {@link RevocationUnavailableError} when failing closed and not in sync. */
   isRevoked(id: string): boolean;
-  health(): { status: 'ok' | 'degraded' | 'unavailable'; entries: number };
+  health(): RevocationHealth;
   close(): Promise<void>;
 }
 
@@ -81,6 +103,9 @@ export function createRevocationList(store: SharedStore, options: RevocationList
   const resyncMs = options.resyncMs ?? 30_000;
   const toleranceMs = (options.clockToleranceSec ?? 30) * 1000;
   const logger = options.logger ?? silentLogger;
+  const maxStalenessMs = options.maxStalenessMs ?? 60_000;
+  if (!Number.isInteger(maxStalenessMs) || maxStalenessMs < 0)
+    throw new RangeError(`could not configure revocations: maxStalenessMs must be a whole number of ms, got: ${maxStalenessMs}`);
   if (!Number.isInteger(resyncMs) || resyncMs < 1) throw new RangeError(`could not configure revocations: resyncMs must be a positive integer, got: ${resyncMs}`);
 
   /** The revoked ids, each until the time (ms) after which its token is no longer accepted anyway. */
@@ -91,6 +116,9 @@ export function createRevocationList(store: SharedStore, options: RevocationList
   /** A reload completed while subscribed, with no loss of the subscription since it began. */
   let synced = false;
   let everSynced = false;
+  /** The last moment the mirror was known in sync (ms): when it last got out of sync, or its last reload. */
+  let syncedAt = 0;
+  let staleLogged = false;
   // Bumped each time the subscription drops: a reload that began before is not proof of sync.
   let epoch = 0;
   let reloading: Promise<void> | undefined;
@@ -108,6 +136,8 @@ export function createRevocationList(store: SharedStore, options: RevocationList
     if ((mirror.entry(id, now)?.expiresAt ?? 0) < until) mirror.setUntil(id, true, until);
   };
   const inSync = () => live && synced;
+  /** Out of sync, but the mirror still answers alone: loaded once, and not out of sync for longer than the bound. */
+  const withinBound = (now: number) => everSynced && now - syncedAt <= maxStalenessMs;
 
   const handlers = {
     message(message: string) {
@@ -116,6 +146,7 @@ export function createRevocationList(store: SharedStore, options: RevocationList
       else logger.debug('ignored a malformed revocation message');
     },
     lost() {
+      if (synced) syncedAt = clock();
       live = false;
       synced = false;
       epoch += 1;
@@ -123,6 +154,10 @@ export function createRevocationList(store: SharedStore, options: RevocationList
     },
     resumed() {
       live = true;
+      // Back: retry at once and then soon, not at the backoff an outage has grown.
+      retryDelayMs = RETRY_MIN_MS;
+      clearTimeout(retryTimer);
+      retryTimer = undefined;
       // Messages published while it was down are gone: reload what they would have said.
       reload().catch(() => undefined);
     },
@@ -157,6 +192,8 @@ export function createRevocationList(store: SharedStore, options: RevocationList
     if (!synced || failing) logger.info('revocations: in sync with the shared store', { entries: mirror.size });
     synced = true;
     everSynced = true;
+    syncedAt = clock();
+    staleLogged = false;
     failing = false;
     retryDelayMs = RETRY_MIN_MS;
     clearTimeout(retryTimer);
@@ -238,14 +275,25 @@ export function createRevocationList(store: SharedStore, options: RevocationList
     },
     isRevoked(id) {
       if (mirror.get(id)) return true;
-      if (failMode === 'closed' && !inSync()) throw new RevocationUnavailableError();
+      if (failMode === 'closed' && !inSync() && !withinBound(clock())) {
+        if (!staleLogged && everSynced) {
+          staleLogged = true;
+          logger.warn('revocations: out of sync for longer than the staleness bound; refusing tokens until back in sync', { maxStalenessMs });
+        }
+        throw new RevocationUnavailableError();
+      }
       return false;
     },
     health() {
       const entries = mirror.size;
-      if (inSync()) return { status: 'ok', entries };
-      // Failing open, a stale mirror still answers; failing closed, requests are refused.
-      return { status: failMode === 'open' && everSynced ? 'degraded' : 'unavailable', entries };
+      const max_staleness_sec = maxStalenessMs / 1000;
+      if (inSync()) return { status: 'ok', entries, answering: 'live', max_staleness_sec };
+      const now = clock();
+      const stale = everSynced ? { stale_sec: Math.round((now - syncedAt) / 100) / 10 } : {};
+      // Within the bound the mirror answers alone; past it, failing open it still does, failing closed requests are refused.
+      if (withinBound(now)) return { status: 'degraded', entries, answering: 'mirror', ...stale, max_staleness_sec };
+      if (failMode === 'open') return { status: everSynced ? 'degraded' : 'unavailable', entries, answering: 'fail_open', ...stale, max_staleness_sec };
+      return { status: 'unavailable', entries, answering: 'fail_closed', ...stale, max_staleness_sec };
     },
     async close() {
       closed = true;

@@ -3,9 +3,12 @@
  * stdio process the gateway spawns and restarts with backoff) through the MCP client SDK, the
  * gateway's own credential on every HTTP request (the caller's token never leaves the gateway), a
  * circuit breaker, a timeout per request, cached lists refreshed on the child's list-changed
- * notifications and on a timer, and per-child metrics.
+ * notifications and on a timer, and per-child metrics. A `tools/call` to an HTTP child of the
+ * `initialize` era is sent by the gateway itself on the SDK's connection (see `directCallTool`),
+ * with the SDK answering whatever is not a plain JSON answer.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage } from 'node:http';
 import type { CallToolResult, GetPromptResult, ListResourceTemplatesResult, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/server';
 
 /** A resource template as listed (not the server SDK's class of the same name). */
@@ -17,6 +20,7 @@ import { ToolError } from '../../shared/tools/types.js';
 import type { BreakerState, ChildOutcome, Metrics } from '../metrics.js';
 import { createBreaker, type Breaker } from '../store/breaker.js';
 import type { ChildCredential } from './credentials.js';
+import type { KeepAliveFetch } from './keepalive-fetch.js';
 import { bounded, childTraceparent, currentTracestate, endSpan, startSpan } from '../tracing.js';
 import type { ChildSpec } from './types.js';
 
@@ -74,6 +78,35 @@ const MAX_PAGES = 50;
 
 type ClientModule = typeof import('@modelcontextprotocol/client');
 type Client = InstanceType<ClientModule['Client']>;
+type CallParams = { name: string; arguments?: Record<string, unknown> };
+
+/** An answer of the child already received by the direct `tools/call`, handed to the SDK's transport as its fetch's answer. */
+interface Replay {
+  answer: Response;
+  used: boolean;
+  /** The answer's body still arriving (an event stream…): ended when the SDK's request is aborted, as its own fetch's would be. */
+  source?: IncomingMessage;
+}
+/** What a request to the child runs with: the call, and (only when the direct path hands over) the answer to replay. */
+type CallContext = ChildCall & { replay?: Replay };
+
+/**
+ * How the direct `tools/call` reaches an HTTP child of the `initialize` era on a connection the
+ * SDK made: its URL, the headers the SDK's transport sends on it (the upstreams file's headers,
+ * the session id, the negotiated protocol version, the media types), and the calls in flight (for
+ * a close of the connection).
+ */
+interface DirectTarget {
+  url: URL;
+  headers: Record<string, string>;
+  inflight: Set<() => void>;
+}
+
+/** Where the credential and trace headers go: a `Headers` (childFetch) or a plain record (the direct path). */
+interface HeaderSink {
+  set(name: string, value: string): void;
+  delete(name: string): void;
+}
 
 export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
   const { name } = spec;
@@ -81,7 +114,10 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
   const now = deps.now ?? Date.now;
   const listTtlMs = deps.listTtlMs ?? 60_000;
   const label = spec.url ? new URL(spec.url).origin : `stdio ${spec.command![0]}`;
-  const calls = new AsyncLocalStorage<ChildCall>();
+  const calls = new AsyncLocalStorage<CallContext>();
+  // The gateway's keep-alive HTTP client (gateway.ts): the direct `tools/call` needs its raw request.
+  const keepAlive = typeof (deps.fetch as Partial<KeepAliveFetch> | undefined)?.request === 'function' ? (deps.fetch as KeepAliveFetch) : undefined;
+  const directTargets = new WeakMap<Client, DirectTarget | null>();
   let sdk: ClientModule | undefined;
   let connecting: Promise<Client> | undefined;
   let closed = false;
@@ -105,13 +141,11 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
   });
   metrics?.childBreaker(name, 'closed');
 
-  /** The gateway's credential and the trace context on every HTTP request to the child; one retry after a 401. */
-  const childFetch: typeof fetch = async (input, init) => {
-    const doFetch = deps.fetch ?? fetch;
-    const call = calls.getStore();
-    const headers = new Headers(init?.headers);
-    const request = call ? { callerToken: call.callerToken, callerKey: `${call.caller.issuer} ${call.caller.subject}` } : {};
-    const token = await credential.token(request);
+  /** What the credential is asked for a request made for `call`. */
+  const tokenRequest = (call: ChildCall | undefined) => (call ? { callerToken: call.callerToken, callerKey: `${call.caller.issuer} ${call.caller.subject}` } : {});
+
+  /** The gateway's credential (`token`, or none) and the trace context of `call`, on one request's headers. */
+  function credentialHeaders(headers: HeaderSink, call: ChildCall | undefined, token: string | undefined): void {
     if (token) headers.set('authorization', `Bearer ${token}`);
     else headers.delete('authorization');
     if (call?.traceparent) {
@@ -119,7 +153,33 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
       const tracestate = currentTracestate();
       if (tracestate) headers.set('tracestate', tracestate);
     }
-    let res = await doFetch(input, { ...init, headers });
+  }
+
+  /** The gateway's credential and the trace context on every HTTP request to the child; one retry after a 401. */
+  const childFetch: typeof fetch = async (input, init) => {
+    const doFetch = deps.fetch ?? fetch;
+    const call = calls.getStore();
+    const headers = new Headers(init?.headers);
+    const request = tokenRequest(call);
+    const token = await credential.token(request);
+    credentialHeaders(headers, call, token);
+    // The direct tools/call's answer, handed over: the SDK's POST of that call gets it instead of a second call.
+    const replay = call?.replay;
+    let res: Response;
+    if (replay && !replay.used && init?.method === 'POST') {
+      replay.used = true;
+      res = replay.answer;
+      const { source } = replay;
+      const signal = init.signal;
+      if (source && signal) {
+        const stop = () => source.destroy(signal.reason as Error);
+        if (signal.aborted) stop();
+        else if (!source.destroyed) {
+          signal.addEventListener('abort', stop, { once: true });
+          source.once('close', () => signal.removeEventListener('abort', stop));
+        }
+      }
+    } else res = await doFetch(input, { ...init, headers });
     if (res.status === 401 && token) {
       await res.body?.cancel().catch(() => {});
       const fresh = await credential.token({ ...request, rejected: token });
@@ -181,6 +241,9 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
         });
       }
       client.onclose = () => {
+        // Direct calls in flight end as the SDK's own requests do when the connection closes.
+        const target = directTargets.get(client);
+        if (target) for (const end of [...target.inflight]) end();
         if (connecting === attempt) connecting = undefined;
         lists.clear();
         if (!closed && spec.command) {
@@ -204,7 +267,12 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
   }
 
   /** One request to the child: breaker, timeout, metrics, and an error that names the child. */
-  async function request<T>(what: string, call: ChildCall, op: (client: Client, options: { timeout: number; signal?: AbortSignal }) => Promise<T>, tool?: string): Promise<T> {
+  async function request<T>(
+    what: string,
+    call: ChildCall,
+    op: (client: Client, options: { timeout: number; signal?: AbortSignal }, call: ChildCall) => Promise<T>,
+    tool?: string,
+  ): Promise<T> {
     const started = performance.now();
     let outcome: ChildOutcome = 'success';
     // The `mcp.child_call` span (when spans are exported), and the trace context the child gets.
@@ -216,7 +284,7 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
       return await calls.run(call, () =>
         breaker.run(async () => {
           const client = await connect();
-          const result = await op(client, { timeout: spec.timeoutMs, ...(call.signal ? { signal: call.signal } : {}) });
+          const result = await op(client, { timeout: spec.timeoutMs, ...(call.signal ? { signal: call.signal } : {}) }, call);
           if (spec.command && restarts > 0) restarts = 0;
           return result;
         }),
@@ -245,6 +313,134 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
       metrics?.childRequest(name, outcome, (performance.now() - started) / 1000);
       if (span) endSpan(span, { 'mcp.outcome': outcome }, outcome === 'success' ? undefined : outcome);
     }
+  }
+
+  /** `tools/call` through the SDK client: a plain request (the host checks structured content against the output schema itself). */
+  const sdkCallTool = (client: Client, params: CallParams, options: { timeout: number; signal?: AbortSignal }) =>
+    client.request({ method: 'tools/call', params }, options) as Promise<CallToolResult>;
+
+  /**
+   * Whether `tools/call` may go straight to the child ({@link directCallTool}): an HTTP child on
+   * the gateway's keep-alive client, connected in the `initialize` era (a 2026-07-28 connection
+   * wraps every request in the protocol's `_meta` envelope: the SDK's business). The headers are
+   * the ones the SDK's transport sends on this connection, read from it once.
+   */
+  function directTarget(client: Client): DirectTarget | undefined {
+    const known = directTargets.get(client);
+    if (known !== undefined) return known ?? undefined;
+    let target: DirectTarget | null = null;
+    const transport = client.transport as { sessionId?: string; protocolVersion?: string } | undefined;
+    const counter = (client as unknown as { _requestMessageId?: unknown })._requestMessageId;
+    if (spec.url && keepAlive && transport && client.getProtocolEra() === 'legacy' && typeof transport.protocolVersion === 'string' && typeof counter === 'number') {
+      const headers: Record<string, string> = {};
+      new Headers(spec.headers).forEach((value, key) => (headers[key] = value));
+      if (transport.sessionId) headers['mcp-session-id'] = transport.sessionId;
+      headers['mcp-protocol-version'] = transport.protocolVersion;
+      headers['content-type'] = 'application/json';
+      const types = [...(headers.accept?.split(',').map((t) => t.trim().toLowerCase()) ?? []), 'application/json', 'text/event-stream'];
+      headers.accept = [...new Set(types)].join(', ');
+      target = { url: new URL(spec.url), headers, inflight: new Set() };
+    }
+    directTargets.set(client, target);
+    return target ?? undefined;
+  }
+
+  /**
+   * A child's `tools/call` sent by the gateway itself on the connection the SDK made, skipping the
+   * SDK client's request machinery and `Response`: the same JSON-RPC request (the client's next
+   * id), the same headers (the transport's, then childFetch's credential and trace headers), the
+   * same timeout and cancellation. A plain JSON answer is read here: a result the SDK's validation
+   * would pass unchanged ({@link plainToolResult}) is the result, a JSON-RPC error is the SDK's
+   * `ProtocolError`. Any other answer — an event stream, a 401 (the credential's re-mint and retry),
+   * a lost session, an HTTP error, a redirect, another body, a result the SDK would normalise or
+   * refuse — is handed to the SDK's request as its transport's answer ({@link Replay}): the SDK
+   * answers it exactly as if it had sent the request, and the child is called once.
+   */
+  function directCallTool(client: Client, target: DirectTarget, params: CallParams, options: { timeout: number; signal?: AbortSignal }, call: ChildCall): Promise<CallToolResult> {
+    const mcp = sdk!;
+    const counter = client as unknown as { _requestMessageId: number };
+    const id = counter._requestMessageId++;
+    const deadline = performance.now() + options.timeout;
+    const { signal } = options;
+    return new Promise<CallToolResult>((resolve, reject) => {
+      if (signal?.aborted) {
+        const why: unknown = signal.reason;
+        reject(why instanceof mcp.SdkError ? why : new mcp.SdkError(mcp.SdkErrorCode.RequestTimeout, String(why)));
+        return;
+      }
+      const abort = new AbortController();
+      let settled = false;
+      const end = () => {
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        target.inflight.delete(onClose);
+      };
+      const fail = (err: unknown) => {
+        if (settled) return;
+        end();
+        reject(err);
+        abort.abort();
+      };
+      // As the SDK's request: a cancellation notice to the child, and a timeout error.
+      const cancel = (why: unknown) => {
+        if (settled) return;
+        void client.notification({ method: 'notifications/cancelled', params: { requestId: id, reason: String(why) } }).catch(() => {});
+        fail(why instanceof mcp.SdkError ? why : new mcp.SdkError(mcp.SdkErrorCode.RequestTimeout, String(why)));
+      };
+      const onAbort = () => cancel(signal!.reason);
+      const onClose = () => fail(new mcp.SdkError(mcp.SdkErrorCode.ConnectionClosed, 'Connection closed'));
+      const timer = setTimeout(() => cancel(new mcp.SdkError(mcp.SdkErrorCode.RequestTimeout, 'Request timed out', { timeout: options.timeout })), options.timeout);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      target.inflight.add(onClose);
+      const handOver = (answer: Response, source?: IncomingMessage) => {
+        if (settled) return;
+        end();
+        const replay: Replay = { answer, used: false, ...(source ? { source } : {}) };
+        const timeout = Math.max(1, Math.round(deadline - performance.now()));
+        resolve(
+          calls.run({ ...call, replay }, async () => {
+            // The SDK's request takes the id this call was sent with (and the answer carries).
+            const next = counter._requestMessageId;
+            counter._requestMessageId = id;
+            try {
+              return sdkCallTool(client, params, { ...options, timeout });
+            } finally {
+              counter._requestMessageId = next;
+            }
+          }),
+        );
+      };
+      void (async () => {
+        const body = JSON.stringify({ method: 'tools/call', params, jsonrpc: '2.0', id });
+        const token = await credential.token(tokenRequest(call));
+        if (settled) return;
+        const headers: Record<string, string> = { ...target.headers, 'content-length': String(Buffer.byteLength(body)) };
+        credentialHeaders(recordSink(headers), call, token);
+        const res = await keepAlive!.request(target.url, 'POST', headers, body, abort.signal);
+        if (settled) return void res.resume();
+        const type = res.headers['content-type'];
+        if (res.statusCode !== 200 || res.headers['content-encoding'] !== undefined || !type || !JSON_TYPE.test(type)) {
+          return handOver(await keepAlive!.response(res, 'POST', abort.signal), res);
+        }
+        const raw = await readBody(res);
+        if (settled) return;
+        let message: unknown;
+        try {
+          message = JSON.parse(raw.toString('utf8'));
+        } catch {
+          message = undefined;
+        }
+        const answer = directAnswer(message, id);
+        if (answer && 'result' in answer) {
+          end();
+          resolve(answer.result);
+        } else if (answer) {
+          end();
+          reject(mcp.ProtocolError.fromError(answer.error.code, answer.error.message, answer.error.data));
+        } else handOver(bufferedResponse(res, raw));
+      })().catch(fail);
+    });
   }
 
   /** A list, every page, cached until the child says it changed or the TTL passes. */
@@ -284,11 +480,14 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
         return { items: r.tools, ...(r.nextCursor ? { next: r.nextCursor } : {}) };
       }),
     callTool: (tool, args, call) =>
-      // A plain request: the host checks structured content against the output schema itself.
       request(
         `tools/call ${tool}`,
         call,
-        (c, o) => c.request({ method: 'tools/call', params: { name: tool, ...(args ? { arguments: args } : {}) } }, o) as Promise<CallToolResult>,
+        (c, o, traced) => {
+          const params: CallParams = { name: tool, ...(args ? { arguments: args } : {}) };
+          const target = keepAlive && c.transport ? directTarget(c) : undefined;
+          return target ? directCallTool(c, target, params, o, traced) : sdkCallTool(c, params, o);
+        },
         tool,
       ),
     resources: (call) =>
@@ -329,6 +528,67 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
       credential.close();
     },
   };
+}
+
+const JSON_TYPE = /^application\/json\s*(;|$)/i;
+
+const recordSink = (headers: Record<string, string>): HeaderSink => ({
+  set: (name, value) => void (headers[name] = value),
+  delete: (name) => void delete headers[name],
+});
+
+/** A whole answer body; a failure as `fetch` reports one. */
+function readBody(res: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    res.once('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
+  });
+}
+
+/** An answer already read, as the `Response` fetch would have given. */
+function bufferedResponse(res: IncomingMessage, body: Buffer): Response {
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return new Response(body as unknown as ConstructorParameters<typeof Response>[0], { status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A JSON-RPC answer to request `id` that the SDK would take as it is: a result that passes its
+ * validation unchanged ({@link plainToolResult}), or an error; undefined for anything else.
+ */
+function directAnswer(message: unknown, id: number): { result: CallToolResult } | { error: { code: number; message: string; data?: unknown } } | undefined {
+  if (!isObject(message) || message.jsonrpc !== '2.0' || message.id !== id) return undefined;
+  let keys = 0;
+  for (const _ in message) keys++;
+  if (keys !== 3) return undefined;
+  if ('result' in message) return plainToolResult(message.result) ? { result: message.result } : undefined;
+  const error = message.error;
+  if (!isObject(error) || !Number.isSafeInteger(error.code) || typeof error.message !== 'string') return undefined;
+  for (const key in error) if (key !== 'code' && key !== 'message' && key !== 'data') return undefined;
+  return { error: error as { code: number; message: string; data?: unknown } };
+}
+
+/**
+ * Whether the SDK's `tools/call` result validation (`initialize` era) hands `result` back as it is:
+ * `content` of text items with nothing else, an optional boolean `isError` and object
+ * `structuredContent`, nothing more. Anything else (images, annotations, `_meta`, no `content`…)
+ * goes to the SDK, which normalises or refuses it.
+ */
+function plainToolResult(result: unknown): result is CallToolResult {
+  if (!isObject(result) || !Array.isArray(result.content)) return false;
+  for (const key in result) if (key !== 'content' && key !== 'isError' && key !== 'structuredContent') return false;
+  if (result.isError !== undefined && typeof result.isError !== 'boolean') return false;
+  if (result.structuredContent !== undefined && !isObject(result.structuredContent)) return false;
+  for (const item of result.content as unknown[]) {
+    if (!isObject(item) || item.type !== 'text' || typeof item.text !== 'string') return false;
+    for (const key in item) if (key !== 'type' && key !== 'text') return false;
+  }
+  return true;
 }
 
 /** A JSON-RPC error the child answered (unknown tool, invalid params): an answer, not a failure of the child. */

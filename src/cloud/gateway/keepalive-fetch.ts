@@ -11,7 +11,9 @@
  * event stream streamed, `redirect: 'manual'` (what the SDK asks for: it follows redirects itself)
  * answered with the redirect. Anything else — another body type, `redirect: 'error'`, a `Request`
  * object, another scheme — goes to `fetch` itself, and so does a redirect under `'follow'` (the
- * request sent again by `fetch`, which follows it).
+ * request sent again by `fetch`, which follows it). Its `request` and `response` serve the
+ * gateway's direct `tools/call` (child.ts): the raw node:http exchange, and the `Response` `fetch`
+ * would have made of it when the SDK is to read the answer after all.
  */
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -23,7 +25,17 @@ const IDLE_MS = 4_000;
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
-export type KeepAliveFetch = typeof fetch & { close(): void };
+export type KeepAliveFetch = typeof fetch & {
+  close(): void;
+  /**
+   * The gateway's direct `tools/call` (child.ts): one request on the keep-alive agents, answered
+   * with node:http's message (nothing read yet), without a `Request` or `Response`. Network
+   * failures reject as `fetch` would (`TypeError('fetch failed')`, the abort reason on abort).
+   */
+  request(url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<IncomingMessage>;
+  /** A message from {@link KeepAliveFetch.request} as the `Response` `fetch` would have given (redirects not followed). */
+  response(res: IncomingMessage, method: string, signal?: AbortSignal): Promise<Response>;
+};
 
 export function createKeepAliveFetch(fallback: typeof fetch = fetch): KeepAliveFetch {
   const http = new HttpAgent({ keepAlive: true, timeout: IDLE_MS });
@@ -75,6 +87,11 @@ export function createKeepAliveFetch(fallback: typeof fetch = fetch): KeepAliveF
       res.resume();
       return fallback(input, init);
     }
+    return response(res, method, signal);
+  };
+
+  async function response(res: IncomingMessage, method: string, signal: AbortSignal | undefined): Promise<Response> {
+    const status = res.statusCode ?? 0;
     const responseHeaders = new Headers();
     const raw = res.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
@@ -105,8 +122,11 @@ export function createKeepAliveFetch(fallback: typeof fetch = fetch): KeepAliveF
     }
     const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     return new Response(whole as unknown as ConstructorParameters<typeof Response>[0], init2);
-  };
+  }
   return Object.assign(keepAliveFetch as typeof fetch, {
+    request: (url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal) =>
+      signal?.aborted ? Promise.reject(signal.reason) : send(url, method, headers, body, signal, true),
+    response,
     close() {
       http.destroy();
       https.destroy();

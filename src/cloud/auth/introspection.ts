@@ -10,7 +10,8 @@
 import { createHash, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { BodyTooLargeError, readResponseText } from '../../shared/http/read-body.js';
 import { authErrorOf, IntrospectionUnavailableError } from './errors.js';
-import { fetchJson, FETCH_TIMEOUT_MS, HttpStatusError } from './fetch-json.js';
+import { FETCH_TIMEOUT_MS } from './fetch-json.js';
+import { discoverIssuerEndpoint } from './discover-jwks-uri.js';
 import { toVerifiedToken, tokenIdOf, type VerifiedToken } from './verified-token.js';
 
 export type IntrospectionAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -342,27 +343,9 @@ function formEncode(value: string): string {
 }
 
 /**
- * The `introspection_endpoint` of an allowed issuer's metadata: OpenID Connect discovery, then
- * RFC 8414 on an HTTP error; the metadata must name exactly `issuer`.
+ * The `introspection_endpoint` of an allowed issuer's metadata ({@link discoverIssuerEndpoint}).
  */
-async function discoverIntrospectionEndpoint(issuer: string, deps: IntrospectorDeps): Promise<string> {
+function discoverIntrospectionEndpoint(issuer: string, deps: IntrospectorDeps): Promise<string> {
   const options = { fetch: deps.fetch, signal: deps.signal, ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}) };
-  const url = new URL(issuer);
-  const oidc = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-  const oauth = `${url.origin}/.well-known/oauth-authorization-server${url.pathname.replace(/\/+$/, '')}`;
-  let metadata: Record<string, unknown>;
-  let from = oidc;
-  try {
-    metadata = await fetchJson(oidc, options);
-  } catch (err) {
-    if (!(err instanceof HttpStatusError)) throw err;
-    from = oauth;
-    metadata = await fetchJson(oauth, options);
-  }
-  if (metadata.issuer !== issuer) throw new Error(`${from} names another issuer`);
-  const endpoint = metadata.introspection_endpoint;
-  if (typeof endpoint !== 'string' || !URL.canParse(endpoint)) throw new Error(`${from} has no introspection_endpoint; set "endpoint" in INTROSPECTION`);
-  const protocol = new URL(endpoint).protocol;
-  if (protocol !== 'https:' && !(protocol === 'http:' && url.protocol === 'http:')) throw new Error(`${from} publishes an introspection_endpoint that is not https`);
-  return endpoint;
+  return discoverIssuerEndpoint(issuer, 'introspection_endpoint', options, 'has no introspection_endpoint; set "endpoint" in INTROSPECTION');
 }

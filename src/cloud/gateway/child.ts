@@ -10,6 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { CallToolResult, GetPromptResult, ListResourceTemplatesResult, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/server';
+import { isPlainToolResult } from '../http/mcp/plain-result.js';
 
 /** A resource template as listed (not the server SDK's class of the same name). */
 export type ResourceTemplate = ListResourceTemplatesResult['resourceTemplates'][number];
@@ -350,7 +351,7 @@ export function createChild(spec: ChildSpec, deps: ChildDeps): Child {
    * SDK client's request machinery and `Response`: the same JSON-RPC request (the client's next
    * id), the same headers (the transport's, then childFetch's credential and trace headers), the
    * same timeout and cancellation. A plain JSON answer is read here: a result the SDK's validation
-   * would pass unchanged ({@link plainToolResult}) is the result, a JSON-RPC error is the SDK's
+   * would pass unchanged ({@link isPlainToolResult}) is the result, a JSON-RPC error is the SDK's
    * `ProtocolError`. Any other answer — an event stream, a 401 (the credential's re-mint and retry),
    * a lost session, an HTTP error, a redirect, another body, a result the SDK would normalise or
    * refuse — is handed to the SDK's request as its transport's answer ({@link Replay}): the SDK
@@ -559,36 +560,18 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * A JSON-RPC answer to request `id` that the SDK would take as it is: a result that passes its
- * validation unchanged ({@link plainToolResult}), or an error; undefined for anything else.
+ * validation unchanged ({@link isPlainToolResult}), or an error; undefined for anything else.
  */
 function directAnswer(message: unknown, id: number): { result: CallToolResult } | { error: { code: number; message: string; data?: unknown } } | undefined {
   if (!isObject(message) || message.jsonrpc !== '2.0' || message.id !== id) return undefined;
   let keys = 0;
   for (const _ in message) keys++;
   if (keys !== 3) return undefined;
-  if ('result' in message) return plainToolResult(message.result) ? { result: message.result } : undefined;
+  if ('result' in message) return isPlainToolResult(message.result) ? { result: message.result } : undefined;
   const error = message.error;
   if (!isObject(error) || !Number.isSafeInteger(error.code) || typeof error.message !== 'string') return undefined;
   for (const key in error) if (key !== 'code' && key !== 'message' && key !== 'data') return undefined;
   return { error: error as { code: number; message: string; data?: unknown } };
-}
-
-/**
- * Whether the SDK's `tools/call` result validation (`initialize` era) hands `result` back as it is:
- * `content` of text items with nothing else, an optional boolean `isError` and object
- * `structuredContent`, nothing more. Anything else (images, annotations, `_meta`, no `content`…)
- * goes to the SDK, which normalises or refuses it.
- */
-function plainToolResult(result: unknown): result is CallToolResult {
-  if (!isObject(result) || !Array.isArray(result.content)) return false;
-  for (const key in result) if (key !== 'content' && key !== 'isError' && key !== 'structuredContent') return false;
-  if (result.isError !== undefined && typeof result.isError !== 'boolean') return false;
-  if (result.structuredContent !== undefined && !isObject(result.structuredContent)) return false;
-  for (const item of result.content as unknown[]) {
-    if (!isObject(item) || item.type !== 'text' || typeof item.text !== 'string') return false;
-    for (const key in item) if (key !== 'type' && key !== 'text') return false;
-  }
-  return true;
 }
 
 /** A JSON-RPC error the child answered (unknown tool, invalid params): an answer, not a failure of the child. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { InMemoryTransport, PROTOCOL_VERSION_META_KEY, ProtocolError, type AuthInfo, type CallToolResult, type JSONRPCMessage, type Server } from '@modelcontextprotocol/server';
+import { isPlainToolResult } from './plain-result.js';
 import { callerResolver, type createToolRunner } from '../../../shared/mcp/server-factory.js';
 import type { UpstreamContext, UpstreamProxy } from '../../../shared/mcp/upstream.js';
 import { errorResult, ToolError, type Caller } from '../../../shared/tools/types.js';
@@ -15,7 +16,7 @@ type JsonRpcRequest = { jsonrpc: '2.0'; id: string | number; method: string; par
  * Gateway mode: a child's `tools/call` answered without the long-lived server, as the server's
  * `tools/call` handler (server-factory.ts) answers it — the same proxy call, the same metric, a
  * `ToolError` or other failure as an error result, a `ProtocolError` as a JSON-RPC error. A result
- * the SDK's validation would change (anything but text content, see {@link plainResult}) goes
+ * the SDK's validation would change (anything but text content, see {@link isPlainToolResult}) goes
  * through the server after all, replayed ({@link replayable}): the child is called once.
  */
 export interface DirectUpstream {
@@ -69,24 +70,6 @@ export function replayable(upstream: UpstreamProxy): Replayable {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/**
- * Whether the SDK's `tools/call` result validation (2025 era) would hand `result` back unchanged:
- * `content` of text items with nothing else, an optional boolean `isError` and object
- * `structuredContent`, nothing more. Anything else (images, annotations, `_meta`, no `content`…)
- * is normalised or refused by the SDK, so it goes through it.
- */
-function plainResult(result: unknown): boolean {
-  if (!isObject(result) || !Array.isArray(result.content)) return false;
-  for (const key in result) if (key !== 'content' && key !== 'isError' && key !== 'structuredContent') return false;
-  if (result.isError !== undefined && typeof result.isError !== 'boolean') return false;
-  if (result.structuredContent !== undefined && !isObject(result.structuredContent)) return false;
-  for (const item of result.content as unknown[]) {
-    if (!isObject(item) || item.type !== 'text' || typeof item.text !== 'string') return false;
-    for (const key in item) if (key !== 'type' && key !== 'text') return false;
-  }
-  return true;
-}
 
 /**
  * Whether a POST may skip the SDK's per-request HTTP machinery: one claim-less JSON-RPC request of
@@ -212,6 +195,6 @@ async function answerUpstream(
     result = errorResult(err instanceof ToolError ? err.message : `could not run ${name}: ${(err as Error).message}`);
   }
   upstream.onToolCall?.(name, result.isError ? 'error' : 'success', (performance.now() - started) / 1000);
-  if (plainResult(result)) return { jsonrpc: '2.0', id: request.id, result } as JSONRPCMessage;
+  if (isPlainToolResult(result)) return { jsonrpc: '2.0', id: request.id, result } as JSONRPCMessage;
   return viaServer({ ...request, params: { name: upstream.replay.stash(result), arguments: {} } }, authInfo);
 }

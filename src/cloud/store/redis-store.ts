@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type { BreakerState, Metrics } from '../metrics.js';
 import { createBreaker, type BreakerOptions } from './breaker.js';
-import { StoreUnavailableError, type SharedStore, type StoreHealth, type SubscribeHandlers, type Subscription, type WindowCount } from './types.js';
+import { StoreUnavailableError, type SetOptions, type SharedStore, type StoreHealth, type SubscribeHandlers, type Subscription, type WindowCount } from './types.js';
 import { toJson, ttl } from './values.js';
 import { parseRedisUrl, type RedisNode, type RedisTarget } from './redis-url.js';
 
@@ -101,6 +101,12 @@ export interface RedisStoreOptions {
   logger?: Logger;
   /** The circuit breaker's settings (named `redis`); defaults 5 failures, 5000 ms open. */
   breaker?: Pick<BreakerOptions, 'failureThreshold' | 'openMs' | 'now'>;
+  /**
+   * Behind Sentinel or a Cluster, how long a `replicated` set or a take waits for a replica's
+   * acknowledgement (WAIT 1) before going on without it; default 20 ms. It holds the connection
+   * that long when no replica answers, so keep it well under `commandTimeoutMs`.
+   */
+  replicaWaitMs?: number;
 }
 
 type Client = Redis | Cluster;
@@ -227,7 +233,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
    */
   async function usable(conn: Client, state: ConnectionState): Promise<void> {
     if (conn.status === 'ready') return;
-    if (state.everReady || !RECOVERING.has(conn.status)) throw new Error(`the connection is down (${conn.status})`);
+    // A cluster client passes through 'close' between seed nodes (one may be down) before its retry.
+    const starting = RECOVERING.has(conn.status) || (conn instanceof Cluster && conn.status === 'close');
+    if (state.everReady || !starting) throw new Error(`the connection is down (${conn.status})`);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`not connected within ${commandTimeoutMs} ms`)), commandTimeoutMs);
@@ -260,6 +268,79 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   }
 
   const k = (key: string) => prefix + key;
+
+  // --- writes that must survive a failover (Sentinel, Cluster): Redis replicates asynchronously,
+  // so an acknowledged write can be lost when its master dies before a replica has it. WAIT 1
+  // closes that window: sent on the connection that carried the write, after its reply, it
+  // returns once a replica has everything written on that connection so far. One WAIT covers
+  // every write before it, so concurrent writers share one (group commit): at most one WAIT is in
+  // flight per connection, never a queue of them.
+
+  const hasReplicas = target.kind !== 'standalone';
+  const replicaWaitMs = options.replicaWaitMs ?? 20;
+  let unreplicatedLoggedAt = 0;
+  // A WAIT that no replica answers holds its connection for replicaWaitMs: after one, writes go
+  // without WAIT for a while (a master whose replica is gone, as after a failover until the old
+  // master comes back as a replica), then one write (the probe) tries again.
+  let noReplicaUntil = 0;
+  let probing = false;
+  const NO_REPLICA_RETRY_MS = 5000;
+  let waitInFlight: Promise<number> | undefined;
+  let waitNext: Promise<number> | undefined;
+
+  /** WAIT 1 on every connection that takes writes (a cluster's masters); the fewest acks. */
+  async function waitOnce(): Promise<number> {
+    const nodes: Redis[] = client instanceof Cluster ? client.nodes('master').filter((n) => n.status === 'ready') : [client];
+    const acks = await Promise.all(nodes.map((n) => n.wait(1, replicaWaitMs)));
+    return acks.length === 0 ? 0 : Math.min(...acks);
+  }
+
+  /** A WAIT sent after the caller's write has been answered: the one in flight, if it was sent after, else the next. */
+  function sharedWait(): Promise<number> {
+    if (!waitInFlight) {
+      const current: Promise<number> = waitOnce().finally(() => {
+        if (waitInFlight === current) waitInFlight = undefined;
+      });
+      waitInFlight = current;
+      // Sent now, so it covers the writes answered before this call; later callers wait for the next.
+      return current;
+    }
+    waitNext ??= waitInFlight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        waitNext = undefined;
+        return sharedWait();
+      });
+    return waitNext;
+  }
+
+  /** Runs `write` then, where there are replicas, waits for one to have it; resolves with the write's reply. */
+  async function replicatedWrite<T>(op: string, write: () => Promise<T>): Promise<T> {
+    const reply = await write();
+    const probe = noReplicaUntil !== 0 && Date.now() >= noReplicaUntil && !probing;
+    if (noReplicaUntil !== 0 && !probe) return reply;
+    if (probe) probing = true;
+    try {
+      // Done on the master; when whether a replica has it is unknown, not acknowledged (throws).
+      const acks = await sharedWait();
+      if (acks >= 1) noReplicaUntil = 0;
+      else noteUnreplicated(op);
+      return reply;
+    } finally {
+      if (probe) probing = false;
+    }
+  }
+
+  function noteUnreplicated(op: string): void {
+    noReplicaUntil = Date.now() + NO_REPLICA_RETRY_MS;
+    if (Date.now() - unreplicatedLoggedAt > 60_000) {
+      unreplicatedLoggedAt = Date.now();
+      logger.warn('redis: no replica acknowledged a write in time; a failover now could lose recent writes', { ...where, op, replicaWaitMs });
+    }
+  }
 
   // --- publish/subscribe, on a connection of its own (a subscribed connection runs nothing else)
 
@@ -319,10 +400,11 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     async get<T>(key: string) {
       return parseValue<T>('get', await run('get', 'get', () => client.get(k(key))));
     },
-    async set(key, value, ttlMs) {
+    async set(key, value, ttlMs, setOptions?: SetOptions) {
       const json = toJson(value);
       const px = ttl(ttlMs);
-      await run('set', 'set', () => client.set(k(key), json, 'PX', px));
+      if (setOptions?.replicated && hasReplicas) await run('set', 'set', () => replicatedWrite('set', () => client.set(k(key), json, 'PX', px)));
+      else await run('set', 'set', () => client.set(k(key), json, 'PX', px));
     },
     async add(key, value, ttlMs) {
       const json = toJson(value);
@@ -330,7 +412,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return (await run('add', 'set', () => client.set(k(key), json, 'PX', px, 'NX'))) === 'OK';
     },
     async take<T>(key: string) {
-      return parseValue<T>('take', await run('take', 'getdel', () => client.getdel(k(key))));
+      const taken = hasReplicas
+        ? await run('take', 'getdel', () => replicatedWrite('take', () => client.getdel(k(key))))
+        : await run('take', 'getdel', () => client.getdel(k(key)));
+      return parseValue<T>('take', taken);
     },
     async delete(key) {
       await run('delete', 'del', () => client.del(k(key)));

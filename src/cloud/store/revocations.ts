@@ -264,7 +264,8 @@ export function createRevocationList(store: SharedStore, options: RevocationList
       const ttlMs = expiresAtSec * 1000 + toleranceMs - clock();
       // Already past any use: nothing to share.
       if (ttlMs <= 0) return;
-      await store.set(STORE_KEYS.revoked(id), expiresAtSec, ttlMs);
+      // Replicated: a revocation acknowledged here must survive a Redis failover right after.
+      await store.set(STORE_KEYS.revoked(id), expiresAtSec, ttlMs, { replicated: true });
       try {
         await store.publish(STORE_CHANNELS.revocations, JSON.stringify({ id, exp: expiresAtSec }));
       } catch (err) {

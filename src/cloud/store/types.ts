@@ -62,17 +62,34 @@ export interface SubscribeHandlers {
   lost?(): void;
 }
 
+export interface SetOptions {
+  /**
+   * Wait for one replica to acknowledge the write (Redis `WAIT 1`, up to the store's
+   * `replicaWaitMs`) before resolving: Redis replicates asynchronously, and a master that dies
+   * with a write not yet replicated loses it when its replica is promoted. Best effort: when no
+   * replica acknowledges in time (replica down or lagging) the write still succeeds, and a warning
+   * is logged. No effect on the memory store or a standalone Redis (no replica to wait for).
+   */
+  replicated?: boolean;
+}
+
 export interface SharedStore {
   readonly backend: 'memory' | 'redis';
   /** The value stored under `key`; undefined when absent or expired. */
   get<T = unknown>(key: string): Promise<T | undefined>;
-  /** Stores `value` under `key` for `ttlMs` (> 0), replacing what was there. */
-  set(key: string, value: unknown, ttlMs: number): Promise<void>;
+  /**
+   * Stores `value` under `key` for `ttlMs` (> 0), replacing what was there. With `replicated`,
+   * behind Sentinel or a Cluster, resolves only once a replica has the write too (WAIT 1), so
+   * that a failover right after does not lose it; see {@link SetOptions}.
+   */
+  set(key: string, value: unknown, ttlMs: number, options?: SetOptions): Promise<void>;
   /** Stores only when `key` is absent (SET NX); true when this call stored it. */
   add(key: string, value: unknown, ttlMs: number): Promise<boolean>;
   /**
    * Returns and deletes in one atomic step (GETDEL): of any number of concurrent takers, on any
-   * replicas, exactly one gets the value. For one-time codes and transactions.
+   * replicas, exactly one gets the value. For one-time codes and transactions. Behind Sentinel
+   * or a Cluster the deletion is waited on like a `replicated` set, so that a failover does not
+   * bring the value back for a second taker.
    */
   take<T = unknown>(key: string): Promise<T | undefined>;
   delete(key: string): Promise<void>;

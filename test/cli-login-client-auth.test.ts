@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientCredentialsSource } from '../src/local/client-credentials.js';
 import { chooseAuthMethod, readClientKey } from '../src/local/oidc/client-auth.js';
 import { resolveAuthParams, resolveLocalSettings } from '../src/local/settings.js';
-import { type CliResult, logLines, runCli, SCRIPTED_BROWSER, tempDirs } from './support/cli.js';
+import { type CliResult, logLines, runCli, SCRIPTED_BROWSER, tempDirs, expireSoon } from './support/cli.js';
 import { json, startStub, type Stub } from './support/http-stub.js';
 import { startIdp, type IdpClientMetadata, type TestIdp } from './support/idp.js';
 import { connectServe, textOf } from './support/mcp-clients.js';
@@ -100,14 +100,6 @@ async function cli(args: string[], e: Record<string, string>): Promise<CliResult
 
 function savedProfile(dir: string, profile = 'default'): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).profiles[profile];
-}
-
-function expireSoon(dir: string): void {
-  const path = join(dir, 'tokens', 'default.json');
-  const t = JSON.parse(readFileSync(path, 'utf8'));
-  t.expiresAt = Math.floor(Date.now() / 1000) + 10;
-  t.obtainedAt = t.expiresAt - 3600; // the end of a long life: short-lived tokens have a smaller margin (issue #14)
-  writeFileSync(path, JSON.stringify(t), { mode: 0o600 });
 }
 
 const lastAuth = (server: TestIdp, endpoint: 'token' | 'revocation') => server.clientAuthLog.filter((r) => r.endpoint === endpoint).at(-1);

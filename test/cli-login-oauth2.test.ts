@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, SCRIPTED_BROWSER, tempDirs } from './support/cli.js';
+import { type CliResult, runCli, SCRIPTED_BROWSER, tempDirs, expireSoon } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { identitySourceOf } from '../src/local/tokens.js';
 import type { StoredTokens } from '../src/local/token-store/types.js';
@@ -54,15 +54,6 @@ function stored(dir: string): Record<string, any> {
 function rememberSecrets(dir: string): void {
   const t = stored(dir);
   for (const k of ['accessToken', 'refreshToken', 'idToken']) if (t[k]) secrets.add(t[k]);
-}
-
-/** Makes the stored access token look about to expire. */
-function expireSoon(dir: string): void {
-  const path = join(dir, 'tokens', 'default.json');
-  const t = JSON.parse(readFileSync(path, 'utf8'));
-  t.expiresAt = Math.floor(Date.now() / 1000) + 10;
-  t.obtainedAt = t.expiresAt - 3600; // the end of a long life: short-lived tokens have a smaller margin (issue #14)
-  writeFileSync(path, JSON.stringify(t), { mode: 0o600 });
 }
 
 const login = (as: TestIdp, dir: string) => cli(['login', '--issuer', as.issuer, '--client-id', as.clientId, '--scope', SCOPE, '--resource', RESOURCE], env(dir));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveDevice } from './support/scripted-browser.mjs';
-import { type CliResult, logLines, ROOT, runCli, SCRIPTED_BROWSER, startCli, tempDirs } from './support/cli.js';
+import { type CliResult, logLines, ROOT, runCli, SCRIPTED_BROWSER, startCli, tempDirs, expireSoon } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { json, startStub, type Stub } from './support/http-stub.js';
 
@@ -77,17 +77,6 @@ function stored(dir: string, profile = 'default'): Record<string, any> {
 function rememberSecrets(dir: string, profile = 'default'): void {
   const t = stored(dir, profile);
   for (const k of ['accessToken', 'refreshToken', 'idToken']) if (t[k]) secrets.add(t[k]);
-}
-
-/** Makes the stored access token look about to expire, as after a night's sleep. */
-function expireSoon(dir: string, profile = 'default'): void {
-  const path = join(dir, 'tokens', `${profile}.json`);
-  const t = JSON.parse(readFileSync(path, 'utf8'));
-  t.expiresAt = Math.floor(Date.now() / 1000) + 10;
-  // Obtained an hour before: a token at the end of a long life, not one that lives 10 s (those
-  // are refreshed with a quarter of their life left, issue #14).
-  t.obtainedAt = t.expiresAt - 3600;
-  writeFileSync(path, JSON.stringify(t), { mode: 0o600 });
 }
 
 describe('login → status → token → refresh → logout', () => {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, logLines, runCli, SCRIPTED_BROWSER, tempDirs } from './support/cli.js';
+import { BIN, logLines, runCli, SCRIPTED_BROWSER, tempDirs, expireSoon } from './support/cli.js';
 import { startIdp, type TestIdp } from './support/idp.js';
 import { connectServe, textOf, type ServeClient } from './support/mcp-clients.js';
 import type { Client } from '@modelcontextprotocol/client';
@@ -46,16 +46,6 @@ async function serve(era: 'modern' | 'legacy', args: string[], e: Record<string,
   const c = await connectServe(era, ['serve', ...args], e);
   cleanups.push(() => c.close());
   return c;
-}
-
-function expireSoon(dir: string): void {
-  const path = join(dir, 'tokens', 'default.json');
-  const t = JSON.parse(readFileSync(path, 'utf8'));
-  t.expiresAt = Math.floor(Date.now() / 1000) + 10;
-  // Obtained an hour before: a token at the end of a long life, not one that lives 10 s (those
-  // are refreshed with a quarter of their life left, issue #14).
-  t.obtainedAt = t.expiresAt - 3600;
-  writeFileSync(path, JSON.stringify(t), { mode: 0o600 });
 }
 
 describe.each(['modern', 'legacy'] as const)('an SDK %s client spawning serve', (era) => {

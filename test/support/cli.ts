@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll } from 'vitest';
@@ -105,4 +105,17 @@ export function tempDirs(prefix?: string): () => string {
     made.push(t.cleanup);
     return t.dir;
   };
+}
+
+/**
+ * Makes a profile's stored access token (file store) expire in 10 s, obtained an hour before: a
+ * token at the end of a long life, not one that lives 10 s (those are refreshed with a quarter of
+ * their life left).
+ */
+export function expireSoon(dir: string, profile = 'default'): void {
+  const path = join(dir, 'tokens', `${profile}.json`);
+  const t = JSON.parse(readFileSync(path, 'utf8'));
+  t.expiresAt = Math.floor(Date.now() / 1000) + 10;
+  t.obtainedAt = t.expiresAt - 3600;
+  writeFileSync(path, JSON.stringify(t), { mode: 0o600 });
 }

@@ -159,8 +159,9 @@ async function checkFailover(label: string, url: string, report: FailoverReport)
   expect(ops.filter((o) => o.end < killAt && o.error === undefined).length).toBeGreaterThan(20);
   expect(ops.filter((o) => o.start > killAt + recoveryMs && o.error === undefined).length).toBeGreaterThan(20);
 
-  // Bounded errors: none before the kill, none past the recovery bound, each a StoreUnavailableError, none hanging.
-  expect(failed.filter((o) => o.start < killAt)).toEqual([]);
+  // Bounded errors: none that ended before the kill (one in flight when the master died may fail),
+  // none past the recovery bound, each a StoreUnavailableError, none hanging.
+  expect(failed.filter((o) => o.end < killAt)).toEqual([]);
   expect(recoveryMs).toBeLessThan(RECOVERY_BOUND_MS);
   for (const o of failed) expect(isStoreUnavailable(o.error), String(o.error)).toBe(true);
   const slowest = ops.reduce((most, o) => Math.max(most, o.end - o.start), 0);

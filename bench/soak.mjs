@@ -1,8 +1,11 @@
 // Soak: does memory stay flat under sustained use? Drives `seed-mcp serve --upstream` (an MCP SDK
-// client over stdio, CONCURRENCY tools/call in flight at all times) for SOAK_MINUTES, samples the
-// serve process's RSS (/proc/PID/status VmRSS) and V8 heap (SEED_MCP_DEBUG_HEAP: serve prints
-// process.memoryUsage() and the heap after the last full GC to stderr) every SOAK_SAMPLE_SECONDS,
-// and judges the series after the warm-up: growth under 10 % and a slope near zero.
+// client over stdio) and `seed-mcp cloud` (over Streamable HTTP), CONCURRENCY tools/call in flight
+// at all times, for SOAK_MINUTES each; samples each process's RSS (/proc/PID/status VmRSS) and V8
+// heap every SOAK_SAMPLE_SECONDS, and judges both series of both after the warm-up: growth under
+// 10 % and a slope near zero. The heap judged is the live one, not the sawtooth of garbage: the
+// heap in use just after the last full GC, which serve prints to stderr with process.memoryUsage()
+// (SEED_MCP_DEBUG_HEAP), and cloud writes to a file through a probe it is started with
+// (NODE_OPTIONS=--require, HEAP_PROBE).
 //
 //   npm run soak                                  # serve and cloud, 10 minutes each
 //   SOAK_MINUTES=2 SOAK_TARGET=serve npm run soak # a shorter look at one of them
@@ -10,7 +13,9 @@
 // Environment: SOAK_MINUTES (10), SOAK_TARGET (serve | cloud | both; both), SOAK_WARMUP_SECONDS
 // (60), SOAK_SAMPLE_SECONDS (10), SOAK_CONCURRENCY (8), SOAK_JSON=path writes the series as JSON.
 // Linux only (RSS from /proc). Exits 1 when a target fails its verdict.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { freePort, startProcess } from './cloud-throughput.mjs';
@@ -81,8 +86,11 @@ async function drive(call, concurrency, until) {
   await Promise.all(Array.from({ length: concurrency }, lane));
 }
 
-/** Samples `pid` every SAMPLE_S while `drive` runs; prints each sample as it comes. */
-async function soak(name, { pid, heap, call }) {
+/**
+ * Samples `pid` every SAMPLE_S while `drive` runs; prints each sample as it comes. `heap()` gives
+ * the heap figures of the interval ending now, `heapLive` naming the one judged.
+ */
+async function soak(name, { pid, heap, heapLive, call }) {
   const started = Date.now();
   const until = started + MINUTES * 60_000;
   const samples = [];
@@ -96,7 +104,7 @@ async function soak(name, { pid, heap, call }) {
     const rate = Math.round((calls - lastCalls) / SAMPLE_S);
     lastCalls = calls;
     console.log(
-      `  ${name} t=${String(t).padStart(4)} s  rss ${s.rss ? mib(s.rss).padStart(6) : '     ?'} MiB  heap ${s.heapUsed ? mib(s.heapUsed).padStart(6) : '     ?'} MiB (after a full GC ${s.heapAfterGc ? mib(s.heapAfterGc).padStart(6) : '     ?'} MiB)  calls ${calls} (${rate}/s)`,
+      `  ${name} t=${String(t).padStart(4)} s  rss ${s.rss ? mib(s.rss).padStart(6) : '     ?'} MiB  heap ${s.heapUsed ? mib(s.heapUsed).padStart(6) : '     ?'} MiB (${heapLive} ${s.heapAfterGc ? mib(s.heapAfterGc).padStart(6) : '     ?'} MiB)  calls ${calls} (${rate}/s)`,
     );
   };
   take();
@@ -115,9 +123,9 @@ async function soak(name, { pid, heap, call }) {
   }
   take();
   const rss = judge(samples, 'rss');
-  // The heap just after a full collection: heapUsed itself is a sawtooth of garbage.
+  // The live heap (heapLive): heapUsed itself is a sawtooth of garbage.
   const heapVerdict = judge(samples, 'heapAfterGc');
-  return { name, minutes: MINUTES, calls, callsPerSecond: Math.round(calls / ((Date.now() - started) / 1000)), samples, rss, heap: heapVerdict };
+  return { name, minutes: MINUTES, calls, callsPerSecond: Math.round(calls / ((Date.now() - started) / 1000)), samples, rss, heap: heapVerdict, heapLive };
 }
 
 /** `seed-mcp serve --upstream`, started from the build with SEED_MCP_DEBUG_HEAP, driven over stdio. */
@@ -146,16 +154,31 @@ async function soakServe(fixture) {
     if (r.isError) throw new Error(`serve: call failed: ${JSON.stringify(r)}\n${stderrTail}`);
   };
   try {
-    return await soak('serve --upstream', { pid, heap: () => latestHeap, call });
+    return await soak('serve --upstream', { pid, heap: () => latestHeap, heapLive: 'after a full GC', call });
   } finally {
     await client.close();
   }
 }
 
 /**
+ * What `seed-mcp cloud` is started with (`NODE_OPTIONS=--require`) to report its heap as serve
+ * does (SEED_MCP_DEBUG_HEAP): every 2 s, process.memoryUsage() and the heap in use just after the
+ * last full collection, written to SOAK_HEAP_FILE.
+ */
+const HEAP_PROBE = `
+const { PerformanceObserver, constants } = require('node:perf_hooks');
+const { writeFileSync } = require('node:fs');
+let heapUsedAfterMajorGc;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (e.detail && e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) heapUsedAfterMajorGc = process.memoryUsage().heapUsed;
+}).observe({ entryTypes: ['gc'] });
+setInterval(() => writeFileSync(process.env.SOAK_HEAP_FILE, JSON.stringify({ ...process.memoryUsage(), heapUsedAfterMajorGc })), 2000).unref();
+`;
+
+/**
  * `seed-mcp cloud` from the build against the test IdP, a service token for the upstream's URL as
  * its audience, driven with an MCP SDK client over Streamable HTTP (tools/call of its own
- * `seed_ping`). RSS only: the cloud server has no heap report of its own.
+ * `seed_ping`). Its heap comes from {@link HEAP_PROBE}.
  */
 async function soakCloud(fixture) {
   const port = await freePort();
@@ -169,8 +192,19 @@ async function soakCloud(fixture) {
     BASE_URL: `http://127.0.0.1:${port}`,
     RATE_LIMIT_ENABLED: 'false',
   };
-  const server = await startProcess([BIN, 'cloud'], { LOG_LEVEL: 'warn', ...env }, port);
+  const dir = mkdtempSync(join(tmpdir(), 'seed-mcp-soak-'));
+  const probe = join(dir, 'heap-probe.cjs');
+  const heapFile = join(dir, 'heap.json');
+  writeFileSync(probe, HEAP_PROBE);
+  const server = await startProcess([BIN, 'cloud'], { LOG_LEVEL: 'warn', NODE_OPTIONS: `--require ${probe}`, SOAK_HEAP_FILE: heapFile, ...env }, port);
   const client = new Client({ name: 'soak', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+  const heap = () => {
+    try {
+      return JSON.parse(readFileSync(heapFile, 'utf8'));
+    } catch {
+      return undefined; // not written yet, or being written
+    }
+  };
   try {
     await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { authProvider: { token: async () => token } }));
     const ping = { name: 'seed_ping', arguments: {} };
@@ -178,10 +212,11 @@ async function soakCloud(fixture) {
       const r = await client.callTool(ping);
       if (r.isError) throw new Error(`cloud: call failed: ${JSON.stringify(r)}`);
     };
-    return await soak('cloud', { pid: server.pid, heap: () => undefined, call });
+    return await soak('cloud', { pid: server.pid, heap, heapLive: 'after a full GC', call });
   } finally {
     await client.close().catch(() => {});
     await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -192,8 +227,8 @@ function report(result) {
       : `  ${label}: ${mib(v.first)} → ${mib(v.last)} MiB after the warm-up, growth ${(v.growth * 100).toFixed(1)} %, slope ${v.slopeMiBPerMin.toFixed(2)} MiB/min → ${v.ok ? 'PASS' : 'FAIL'}`;
   console.log(`\n${result.name}: ${result.calls} calls in ${result.minutes} min (${result.callsPerSecond}/s, ${CONCURRENCY} in flight)`);
   console.log(line('RSS', result.rss));
-  console.log(line('heap after a full GC', result.heap));
-  return result.rss.ok;
+  console.log(line(`heap (${result.heapLive})`, result.heap));
+  return result.rss.ok && result.heap.ok;
 }
 
 async function main() {
@@ -211,7 +246,7 @@ async function main() {
   }
   let ok = true;
   for (const r of results) ok = report(r) && ok;
-  console.log(`\nverdict (growth < ${MAX_GROWTH * 100} %, slope < ${MAX_SLOPE_MIB_PER_MIN} MiB/min, RSS): ${ok ? 'PASS' : 'FAIL'}`);
+  console.log(`\nverdict (growth < ${MAX_GROWTH * 100} %, slope < ${MAX_SLOPE_MIB_PER_MIN} MiB/min, RSS and heap of each): ${ok ? 'PASS' : 'FAIL'}`);
   if (process.env.SOAK_JSON) writeFileSync(process.env.SOAK_JSON, JSON.stringify({ machine: machine(), results }, null, 2));
   return ok;
 }

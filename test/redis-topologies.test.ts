@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORE_KEYS } from '../src/cloud/store/keys.js';
-import { createRedisStore } from '../src/cloud/store/redis-store.js';
+import { createRedisStore, type ReplicaAck } from '../src/cloud/store/redis-store.js';
 import { createRevocationList, type RevocationList } from '../src/cloud/store/revocations.js';
 import { isStoreUnavailable, type SharedStore } from '../src/cloud/store/types.js';
 import { startCluster, startSentinelSet, type ClusterSet, type SentinelSet } from './support/redis-topologies.js';
@@ -33,6 +33,8 @@ const SLOWEST_OP_MS = 2_500;
 /** Load kept up after the failover, all of which must succeed. */
 const STEADY_AFTER_MS = 2_000;
 const WORKERS = 4;
+/** How long the replica is cut off from the master before the master dies. */
+const PARTITION_MS = 1_200;
 const TAKERS = 8;
 
 let prefixNumber = 0;
@@ -263,11 +265,177 @@ describe('Redis behind Sentinel (1 master, 1 replica, 3 sentinels)', () => {
     const set = sentinel as SentinelSet;
     const report = await failoverUnderLoad(set.url, async () => {
       const old = await set.killMaster();
-      return async () => void (await set.waitForFailover(old));
+      return async () => {
+        await set.waitForFailover(old);
+        // The new master has no replica until the old one is back (as a restarted pod would be):
+        // till then revocations and redemptions are refused (REDIS_REPLICA_ACK=required).
+        await set.restart(old);
+      };
     });
     await checkFailover('sentinel', set.url, report);
   }, 90_000);
+
+  it('refuses what no replica acknowledged (required): a partitioned replica promoted loses no acknowledged revocation and no code is redeemed twice; best-effort does lose them', async () => {
+    const set = sentinel as SentinelSet;
+    const required = await partitionThenFailover(set, 'required');
+    const bestEffort = await partitionThenFailover(set, 'best-effort');
+    console.log(`[redis-topologies] ${JSON.stringify({ partition: { required: summaryOf(required), bestEffort: summaryOf(bestEffort) } })}`);
+
+    // Required: nothing done while no replica could acknowledge it, each refusal a fast StoreUnavailableError (503 to the caller)…
+    expect(required.attempts.revoke).toBeGreaterThan(5);
+    expect(required.attempts.take).toBeGreaterThan(5);
+    expect(required.acknowledged).toEqual([]);
+    expect(required.takenDuring).toEqual([]);
+    expect(required.refusals.every(isStoreUnavailable)).toBe(true);
+    expect(required.slowestMs).toBeLessThan(1000);
+    // …so nothing acknowledged is lost, and every code is redeemed once, after the failover: the
+    // refused revocations, retried there, are stored.
+    expect(required.lost).toEqual([]);
+    expect(required.redeemedTwice).toEqual([]);
+    expect(required.takenAfter.length).toBe(required.codes);
+    expect(required.retriedStored).toBe(required.attempts.revoke);
+    expect(required.takenAfter.length).toBeGreaterThan(0);
+
+    // Best-effort, same scenario: revocations acknowledged and lost, codes redeemed before the failover and again after it.
+    expect(bestEffort.acknowledged.length).toBeGreaterThan(5);
+    expect(bestEffort.lost.length).toBeGreaterThan(0);
+    expect(bestEffort.redeemedTwice.length).toBeGreaterThan(0);
+  }, 60_000);
 });
+
+interface PartitionReport {
+  attempts: { revoke: number; take: number };
+  acknowledged: string[];
+  lost: string[];
+  refusals: unknown[];
+  codes: number;
+  takenDuring: string[];
+  takenAfter: string[];
+  redeemedTwice: string[];
+  slowestMs: number;
+  retriedStored: number;
+}
+
+const summaryOf = (r: PartitionReport) => ({
+  attempts: r.attempts,
+  acknowledged: r.acknowledged.length,
+  lost: r.lost.length,
+  refused: r.refusals.length,
+  takenDuring: r.takenDuring.length,
+  takenAfter: r.takenAfter.length,
+  redeemedTwice: r.redeemedTwice.length,
+  slowestMs: r.slowestMs,
+});
+
+/**
+ * The master loses its replica (SIGSTOPped, and its replication link cut, as by a network
+ * partition) while revocations are written and codes redeemed for {@link PARTITION_MS}; then the
+ * master dies (SIGKILL), the replica resumes and is promoted, and the old master comes back as its
+ * replica. SIGSTOP alone would not do: on loopback what the master sends waits in the stopped
+ * replica's socket buffer and is applied when it resumes; with the link cut, it never arrives.
+ */
+async function partitionThenFailover(set: SentinelSet, replicaAck: ReplicaAck): Promise<PartitionReport> {
+  await set.waitForReplica();
+  const prefix = nextPrefix();
+  const store = createRedisStore({ url: set.url, prefix, replicaAck });
+  const list = createRevocationList(store, { failMode: 'closed' });
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const codes = Array.from({ length: 30 }, (_, i) => `p${i}`);
+  const report: PartitionReport = {
+    attempts: { revoke: 0, take: 0 },
+    acknowledged: [],
+    lost: [],
+    refusals: [],
+    codes: codes.length,
+    takenDuring: [],
+    takenAfter: [],
+    redeemedTwice: [],
+    slowestMs: 0,
+    retriedStored: 0,
+  };
+  const refused: string[] = [];
+  const timed = async <T>(fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> => {
+    const start = Date.now();
+    try {
+      return { ok: true, value: await fn() };
+    } catch (err) {
+      report.refusals.push(err);
+      return { ok: false };
+    } finally {
+      report.slowestMs = Math.max(report.slowestMs, Date.now() - start);
+    }
+  };
+  try {
+    await eventuallyAnswering(store);
+    await list.start();
+    // Written while the replica is there: acknowledged by it (WAIT 1) in either mode.
+    for (const code of codes) await store.set(`code:${code}`, { code }, 60_000, { replicated: true });
+    await store.take('warm-up'); // a take acknowledged: the replica answers WAIT now
+
+    const master = await set.masterPort();
+    const replica = await set.otherNode();
+    set.pause(replica);
+    await set.call(master, 'CLIENT', 'KILL', 'TYPE', 'replica');
+    const until = Date.now() + PARTITION_MS;
+    for (let i = 0; Date.now() < until; i++) {
+      const id = `partition-${replicaAck}-${i}`;
+      report.attempts.revoke++;
+      if ((await timed(() => list.revoke(id, exp))).ok) report.acknowledged.push(id);
+      else refused.push(id);
+      const code = codes[i];
+      if (code !== undefined) {
+        report.attempts.take++;
+        const taken = await timed(() => store.take(`code:${code}`));
+        if (taken.ok && taken.value !== undefined) report.takenDuring.push(code);
+      }
+      await sleep(20);
+    }
+
+    expect(await set.killMaster()).toBe(master);
+    set.resume(replica);
+    await set.waitForFailover(master);
+    await set.restart(master);
+    await set.waitForReplica();
+
+    // What the new master holds: a fresh store, so that nothing this one remembers counts.
+    const after = createRedisStore({ url: set.url, prefix, replicaAck });
+    try {
+      await eventuallyAnswering(after);
+      const held = await Promise.all(report.acknowledged.map((id) => after.get(STORE_KEYS.revoked(id))));
+      report.lost = report.acknowledged.filter((_, i) => held[i] === undefined);
+      for (const code of codes) {
+        const taken = await retried(() => after.take(`code:${code}`));
+        if (taken !== undefined) report.takenAfter.push(code);
+      }
+      report.redeemedTwice = report.takenDuring.filter((c) => report.takenAfter.includes(c));
+      // The callers refused (503) retry: now stored, on a master with a replica.
+      const retryList = createRevocationList(after, { failMode: 'closed' });
+      for (const id of refused) await retried(() => retryList.revoke(id, exp));
+      await retryList.close();
+      const stored = await Promise.all(refused.map((id) => after.get(STORE_KEYS.revoked(id))));
+      report.retriedStored = stored.filter((v) => v !== undefined).length;
+    } finally {
+      await after.close();
+    }
+    return report;
+  } finally {
+    await list.close();
+    await store.close();
+  }
+}
+
+/** A call retried as a client answered 503 would, for up to 10 s. */
+async function retried<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isStoreUnavailable(err) || Date.now() > deadline) throw err;
+      await sleep(100);
+    }
+  }
+}
 
 describe('Redis Cluster (3 masters, 3 replicas)', () => {
   let cluster: ClusterSet | undefined;
@@ -294,7 +462,11 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       const [victim] = await set.masters();
       if (victim === undefined) throw new Error('no master to kill');
       await set.kill(victim);
-      return () => set.waitForFailover(victim);
+      return async () => {
+        await set.waitForFailover(victim);
+        // Back as the replica of the master that replaced it: that shard's writes can be acknowledged again.
+        await set.restart(victim);
+      };
     });
     await checkFailover('cluster', set.url, report);
   }, 90_000);

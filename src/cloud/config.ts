@@ -1,7 +1,7 @@
 /**
  * The cloud-mode configuration: one zod schema over the environment, parsed once at start-up into a
- * frozen {@link CloudConfig}. Names follow the deployment guides users already have (see
- * DESIGN.md, "Cloud-mode configuration"); every variable also accepts `NAME_FILE` (Docker and
+ * frozen {@link CloudConfig}. Names follow the deployment guides users already have (each is in
+ * docs/configuration.md, generated from {@link CLOUD_VARIABLES}); every variable also accepts `NAME_FILE` (Docker and
  * Kubernetes secrets), and CLI flags arrive as overrides under the same names. Every problem is
  * reported at once, in env-var names, in one `CONFIG_INVALID` error (exit 2).
  */
@@ -99,6 +99,15 @@ export interface CloudConfig {
   readonly revocationMaxStalenessSec: number;
   /** `REDIS_URL` (secret: it may hold a password); absent = state in memory. */
   readonly redisUrl?: string;
+  /**
+   * `REDIS_REPLICA_ACK`, behind Sentinel or a Cluster: `required` (the default) fails a revocation
+   * or a one-time code's redemption that no replica acknowledged in time (503, retried), so that a
+   * failover cannot undo it; `best-effort` lets it succeed with a warning (for a master run
+   * without replicas). No effect on a standalone Redis.
+   */
+  readonly redisReplicaAck: 'required' | 'best-effort';
+  /** `REDIS_REPLICA_ACK_TIMEOUT_MS`: how long such a write waits for a replica (WAIT 1); 200 (`required`) or 20 (`best-effort`) unless set. */
+  readonly redisReplicaAckTimeoutMs?: number;
   readonly metrics: {
     /** `METRICS_ENABLED`; true unless set. */
     readonly enabled: boolean;
@@ -203,6 +212,8 @@ const NAMES = [
   'OAUTH_IDP_RESOURCE',
   'OAUTH_CLIENT_AUTH_METHOD',
   'REDIS_KEY_PREFIX',
+  'REDIS_REPLICA_ACK',
+  'REDIS_REPLICA_ACK_TIMEOUT_MS',
   'REVOCATION_FAIL_MODE',
   'REVOCATION_MAX_STALENESS',
   'ALLOWED_HOSTS',
@@ -735,6 +746,9 @@ const fields = z.object({
   OAUTH_IDP_RESOURCE: variable(text),
   OAUTH_CLIENT_AUTH_METHOD: variable(oneOf('OAUTH_CLIENT_AUTH_METHOD', ['client_secret_basic', 'client_secret_post'] as const)),
   REDIS_KEY_PREFIX: variable(text, 'seed-mcp:'),
+  REDIS_REPLICA_ACK: variable(oneOf('REDIS_REPLICA_ACK', ['required', 'best-effort'] as const), 'required'),
+  // Under the 1 s command timeout: a WAIT that no replica answers holds its connection that long.
+  REDIS_REPLICA_ACK_TIMEOUT_MS: variable(int('REDIS_REPLICA_ACK_TIMEOUT_MS', 1, 500)),
   REVOCATION_FAIL_MODE: variable(oneOf('REVOCATION_FAIL_MODE', ['closed', 'open'] as const), 'closed'),
   REVOCATION_MAX_STALENESS: variable(int('REVOCATION_MAX_STALENESS', 0, 86_400), 60),
   ALLOWED_HOSTS: variable(hosts('ALLOWED_HOSTS'), []),
@@ -850,6 +864,8 @@ function toConfig(o: Fields): CloudConfig {
     },
     redisUrl: o.REDIS_URL,
     redisKeyPrefix: o.REDIS_KEY_PREFIX,
+    redisReplicaAck: o.REDIS_REPLICA_ACK,
+    redisReplicaAckTimeoutMs: o.REDIS_REPLICA_ACK_TIMEOUT_MS,
     revocationFailMode: o.REVOCATION_FAIL_MODE,
     revocationMaxStalenessSec: o.REVOCATION_MAX_STALENESS,
     metrics: { enabled: o.METRICS_ENABLED, token: o.METRICS_TOKEN },
@@ -883,6 +899,250 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference: docs/configuration.md is generated from this table and the schema's own
+// defaults (`npm run docs:config`, scripts/gen-config-docs.mjs). Typed against NAMES, so a
+// variable cannot be added to the schema without its entry here.
+
+/** One variable of cloud mode as the configuration reference describes it. */
+export interface CloudVariableDoc {
+  /** The reference's section. */
+  readonly group: string;
+  /** What it does, for an operator: Markdown, one paragraph. */
+  readonly description: string;
+  /** Only for a default the schema cannot state (one computed from other variables); otherwise the schema's fallback is the default. */
+  readonly default?: string;
+  /** Other names for the same setting, and how they combine. */
+  readonly aliases?: readonly string[];
+  /** A CLI flag of `seed-mcp cloud` that overrides it. */
+  readonly flag?: string;
+  /** It holds a secret: `config check` prints `[REDACTED]`, and NAME_FILE is the way to give it. */
+  readonly secret?: boolean;
+}
+
+const SERVER = 'Server';
+const TOKENS = 'Accepted tokens';
+const PROXY = 'OAuth proxy';
+const STATE = 'Shared state (Redis)';
+const LIMITS = 'Limits and sessions';
+const TOOLS = 'Tools, policy and gateway';
+const OPS = 'Metrics and logs';
+const TRACING = 'Tracing (OpenTelemetry)';
+
+export const CLOUD_VARIABLES = {
+  AUTH_MODE: {
+    group: SERVER,
+    description:
+      '`cloud` or `local`. `AUTH_MODE=cloud seed-mcp serve` runs this server (the start command of existing deployment guides); `seed-mcp cloud` runs it whatever the value.',
+  },
+  PORT: {
+    group: SERVER,
+    default: '`3000`',
+    aliases: ['MCP_PORT'],
+    flag: '--port',
+    description: 'The port to listen on, 1–65535. Wins over `MCP_PORT` when both are set (with a warning if they differ).',
+  },
+  MCP_PORT: { group: SERVER, default: '`3000`', aliases: ['PORT'], flag: '--port', description: 'The port to listen on when `PORT` is not set.' },
+  HOST: { group: SERVER, flag: '--host', description: 'The address to listen on: a host name or IP address.' },
+  BASE_URL: {
+    group: SERVER,
+    default: '`http://localhost:<port>`, with a warning',
+    description:
+      "This server's public URL (trailing slashes removed): the `resource` of its protected-resource metadata, the OAuth proxy's issuer and callback (`${BASE_URL}/oauth/authorize/callback`), the allowed `Origin`, and the default of `ALLOWED_HOSTS`.",
+  },
+  AUTH_REQUIRED: {
+    group: SERVER,
+    description: '`false` turns authentication off: anyone who can reach the server can call every tool. For local development only; it is logged as a warning at start-up.',
+  },
+  TRUST_PROXY: {
+    group: SERVER,
+    description: 'Honour `X-Forwarded-For` (the client address, for rate limits) and `X-Forwarded-Host` (the `Host` check). Only behind a proxy that overwrites them.',
+  },
+  ALLOWED_HOSTS: {
+    group: SERVER,
+    default: "`BASE_URL`'s host name",
+    description:
+      'Comma-separated `Host` values (`name` for any port, or `name:port`) that `/mcp`, the metadata and the OAuth endpoints answer; others get 403 `forbidden_host` (DNS rebinding). Loopback names are always accepted; `/health`, `/health/ready` and `/metrics` answer any `Host`.',
+  },
+  CORS_EXTRA_ORIGINS: {
+    group: SERVER,
+    description: "Comma-separated origins (`https://app.example.com`) allowed besides `BASE_URL`'s: they get CORS preflights and an echoed origin. Any other `Origin` gets 403.",
+  },
+  ALLOWED_ISSUERS: {
+    group: TOKENS,
+    aliases: ['OIDC_ISSUER'],
+    description:
+      "Comma-separated issuer URLs whose tokens are accepted, each exactly as the tokens' `iss` says it (https, or http on loopback; no query or fragment). Combined with `OIDC_ISSUER`; one of the two is required when `AUTH_REQUIRED=true`.",
+  },
+  OIDC_ISSUER: {
+    group: TOKENS,
+    aliases: ['ALLOWED_ISSUERS'],
+    description:
+      "One issuer URL, added to `ALLOWED_ISSUERS`. It is also the OAuth proxy's IdP (discovered from its metadata unless `OAUTH_AUTHORIZATION_URL` and `OAUTH_TOKEN_URL` are set).",
+  },
+  RESOURCE_IDENTIFIER: {
+    group: TOKENS,
+    aliases: ['OIDC_AUDIENCE'],
+    description:
+      "Comma-separated `aud` values accepted, combined with `OIDC_AUDIENCE`; one of the two is required when `AUTH_REQUIRED=true`. The first is this server's `resource` in its metadata and the OAuth proxy's default `OAUTH_IDP_RESOURCE`.",
+  },
+  OIDC_AUDIENCE: {
+    group: TOKENS,
+    aliases: ['RESOURCE_IDENTIFIER'],
+    description: 'Comma-separated `aud` values accepted, added to `RESOURCE_IDENTIFIER`. Its first value is the default `OAUTH_CLIENT_ID`.',
+  },
+  SCOPES_SUPPORTED: { group: TOKENS, description: "Scopes listed in the protected-resource metadata's `scopes_supported`, separated by commas or spaces." },
+  JWKS_CACHE_TTL: {
+    group: TOKENS,
+    description: "Seconds an issuer's keys (JWKS) are used before they are fetched again, at least 60. Stale keys keep being used while the IdP cannot be reached.",
+  },
+  INTROSPECTION: {
+    group: TOKENS,
+    secret: true,
+    description:
+      'Opaque access tokens: a JSON array (or one object), one entry per issuer to introspect (RFC 7662), with `issuer` (an allowed issuer), `client_id`, one credential (`client_secret_file`, `private_key_file` with optional `key_id`, or `client_secret`), and optional `endpoint`, `auth_method`, `tokens` (`opaque` or `all`) and `require_audience`. README, "Opaque access tokens".',
+  },
+  INTROSPECTION_CACHE_TTL: {
+    group: TOKENS,
+    description: "The longest, in seconds, an introspection answer is reused (never past the token's `exp`), 0–86400; 0 asks every time.",
+  },
+  OAUTH_PROXY_ENABLED: {
+    group: PROXY,
+    description:
+      'Turns on the OAuth proxy: this server becomes the authorization server its metadata names, with dynamic client registration, client ID metadata documents, a consent page and tokens of its own, and signs users in at the IdP with one client of its own. README, "The OAuth proxy".',
+  },
+  OAUTH_CLIENT_ID: {
+    group: PROXY,
+    default: 'the first `OIDC_AUDIENCE` value',
+    description: "The proxy's client at the IdP; required with `OAUTH_PROXY_ENABLED=true` unless `OIDC_AUDIENCE` is set.",
+  },
+  OAUTH_CLIENT_SECRET: { group: PROXY, secret: true, description: "The secret of the proxy's client at the IdP; unset, it is a public client (PKCE only)." },
+  OAUTH_CLIENT_AUTH_METHOD: {
+    group: PROXY,
+    default: 'what the IdP advertises',
+    description: '`client_secret_basic` or `client_secret_post`: how a confidential proxy client authenticates at the IdP.',
+  },
+  OAUTH_AUTHORIZATION_URL: {
+    group: PROXY,
+    default: "the IdP's metadata",
+    description:
+      "The IdP's authorization endpoint (https, or http on loopback), instead of discovery from `OIDC_ISSUER`. With `OAUTH_TOKEN_URL`, the proxy needs no issuer metadata.",
+  },
+  OAUTH_TOKEN_URL: { group: PROXY, default: "the IdP's metadata", description: "The IdP's token endpoint (https, or http on loopback), instead of discovery from `OIDC_ISSUER`." },
+  OAUTH_IDP_RESOURCE: {
+    group: PROXY,
+    default: 'the first accepted audience',
+    description: 'The RFC 8707 `resource` the proxy asks the IdP for; `none` sends none, as Entra ID requires (AADSTS9010010).',
+  },
+  OAUTH_SIGNING_KEYS: {
+    group: PROXY,
+    default: 'a key made at start-up, with a warning',
+    secret: true,
+    description:
+      'PEM private keys (EC P-256/P-384, RSA ≥ 2048, Ed25519) the proxy signs its access tokens with: the first signs, all are published at `/oauth/jwks`. Required with `REDIS_URL` (every replica must sign with the same keys); usually `OAUTH_SIGNING_KEYS_FILE`.',
+  },
+  OAUTH_ACCESS_TOKEN_TTL: { group: PROXY, description: "Seconds the proxy's access tokens live, 60–86400." },
+  OAUTH_REFRESH_TOKEN_TTL: {
+    group: PROXY,
+    description: 'Seconds an unused refresh token of the proxy stays valid, at least 300 (default 30 days). Refresh tokens are rotated on use.',
+  },
+  DCR_CLIENT_TTL: { group: PROXY, description: 'Seconds a dynamically registered client (RFC 7591) lives, at least 60 (default 30 days).' },
+  DCR_RATE_LIMIT_MAX: { group: PROXY, description: 'Client registrations per client address per hour, then 429 with `Retry-After`.' },
+  OAUTH_CONSENT_TTL: { group: PROXY, description: "Seconds a user's approval of a client is remembered, at least 60 (default 30 days)." },
+  OAUTH_CONSENT_SKIP_LOOPBACK: { group: PROXY, description: 'No consent page for clients whose redirect URI is loopback http.' },
+  OAUTH_CONSENT_SKIP_CLIENTS: { group: PROXY, description: 'Comma-separated client ids (or client metadata document URLs) the operator trusts: no consent page for them.' },
+  FETCH_ALLOWED_HOSTS: {
+    group: PROXY,
+    description:
+      'Comma-separated host names (`host` for any port, or `host:port`) that a client metadata document URL may name although they resolve to a loopback, private, link-local or metadata address (SSRF protection otherwise refuses them).',
+  },
+  REDIS_URL: {
+    group: STATE,
+    default: 'state in memory (one replica)',
+    secret: true,
+    description:
+      'Shared state for several replicas: `redis://[user:pass@]host:6379/0`, `rediss://…` (TLS), `redis+sentinel://[user:pass@]h1:26379,h2:26379/mymaster` or `redis+cluster://h1:6379,h2:6379`. Its password is redacted in `config check` and never logged. README, "Several replicas".',
+  },
+  REDIS_KEY_PREFIX: { group: STATE, description: 'The prefix of every Redis key and channel, so that several deployments can share one Redis.' },
+  REDIS_REPLICA_ACK: {
+    group: STATE,
+    description:
+      "Behind Sentinel or a Cluster: `required` fails a revocation or a one-time code's redemption that no replica acknowledged in time (503 with `Retry-After`), so a failover cannot undo it; `best-effort` lets it succeed with a warning (a master run without replicas). No effect on a standalone Redis. Redis's own `min-replicas-to-write` is the server-side equivalent.",
+  },
+  REDIS_REPLICA_ACK_TIMEOUT_MS: {
+    group: STATE,
+    default: '200 (`required`), 20 (`best-effort`)',
+    description: 'Milliseconds, 1–500: how long such a write waits for a replica (`WAIT 1`); it holds its Redis connection that long when no replica answers.',
+  },
+  REVOCATION_MAX_STALENESS: {
+    group: STATE,
+    description:
+      "Seconds, 0–86400: while Redis is down, revocation checks answer from this replica's copy of the list for up to this long after it was last in sync; 0 fails at once.",
+  },
+  REVOCATION_FAIL_MODE: {
+    group: STATE,
+    description: 'After `REVOCATION_MAX_STALENESS`, while the revocation list cannot be trusted: `closed` refuses tokens with 503, `open` accepts those not known revoked.',
+  },
+  MCP_RATE_LIMIT_MAX: { group: LIMITS, description: 'Requests per window per principal (issuer and subject), else per client address; then 429 with `Retry-After`.' },
+  MCP_RATE_LIMIT_WINDOW_MS: { group: LIMITS, description: 'The rate-limit window in milliseconds, at least 1000.' },
+  RATE_LIMIT_ENABLED: { group: LIMITS, description: '`false` turns the MCP rate limit off.' },
+  MCP_SESSION_TTL_SECONDS: { group: LIMITS, description: 'Seconds an idle `initialize`-era session lives, at least 60.' },
+  MCP_MAX_SESSIONS: { group: LIMITS, description: 'Open sessions at most; beyond, new sessions get 503 with `Retry-After`.' },
+  TOOL_POLICY_FILE: {
+    group: TOOLS,
+    description:
+      'A YAML or JSON policy file (`examples/tool-policy.yaml`) of rules that allow tools by subject, email, group or role, scopes or anyone; with a policy, no rule means 403. Reloaded on change and on SIGHUP.',
+  },
+  UPSTREAMS_FILE: {
+    group: TOOLS,
+    description: 'A YAML or JSON file (`examples/upstreams.yaml`) of MCP servers to front: gateway mode. Reloaded on change and on SIGHUP. README, "Gateway".',
+  },
+  CHECKLIST_DIR: { group: TOOLS, description: 'A directory of checklists served by the `list_checklists` and `get_checklist` tools.' },
+  PROCESS_DIR: { group: TOOLS, description: 'A directory of process documents served by `list_processes`, `get_process` and `search_processes`.' },
+  METRICS_ENABLED: { group: OPS, description: '`false` turns `/metrics` (Prometheus) off.' },
+  METRICS_TOKEN: { group: OPS, secret: true, description: 'The bearer token `/metrics` asks for (compared in constant time); unset, `/metrics` is open.' },
+  LOG_LEVEL: { group: OPS, description: '`debug`, `info`, `warn` or `error`. `warn` keeps only the failures among the authentication audit lines.' },
+  LOG_FORMAT: { group: OPS, description: '`json` (one object per line on stderr) or `pretty`.' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    group: TRACING,
+    default: 'no export',
+    description: 'An OTLP/HTTP collector (`http://otel-collector:4318`): spans are exported to it with `/v1/traces` appended.',
+  },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { group: TRACING, description: 'The traces URL, used as given; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.' },
+  OTEL_EXPORTER_OTLP_HEADERS: { group: TRACING, secret: true, description: 'Headers sent to the collector: `key=value` pairs, comma-separated, values URL-encoded (`api-key=…`).' },
+  OTEL_EXPORTER_OTLP_PROTOCOL: { group: TRACING, description: 'Only `http/json` is spoken; any other value is refused rather than silently not exported.' },
+  OTEL_SERVICE_NAME: { group: TRACING, description: 'The `service.name` of exported spans.' },
+  OTEL_SDK_DISABLED: { group: TRACING, description: '`true` exports nothing, whatever the endpoint.' },
+} as const satisfies Record<Name, CloudVariableDoc>;
+
+/** One row of the reference: the table's entry, with the default the schema falls back to when the table states none. */
+export interface CloudVariable extends CloudVariableDoc {
+  readonly name: Name;
+}
+
+/**
+ * Every cloud-mode variable, in the reference's order, each with its default: the schema's own
+ * fallback (what an unset variable parses to), or the table's words for a default computed from
+ * other variables. A default stated in both places is a mistake, refused here.
+ */
+export function cloudVariables(): CloudVariable[] {
+  return (Object.keys(CLOUD_VARIABLES) as Name[]).map((name) => {
+    const doc: CloudVariableDoc = CLOUD_VARIABLES[name];
+    const parsed = fields.shape[name].safeParse(undefined);
+    const fallback = parsed.success ? formatDefault(parsed.data) : undefined;
+    if (fallback !== undefined && doc.default !== undefined) throw new Error(`${name}: the schema's default (${fallback}) and the table's (${doc.default}) are both set`);
+    const value = fallback ?? doc.default;
+    return { name, ...doc, ...(value !== undefined ? { default: value } : {}) };
+  });
+}
+
+/** A schema fallback as the reference writes it; an empty list or object is no default. */
+function formatDefault(value: unknown): string | undefined {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return undefined;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return undefined;
+  return `\`${String(value)}\``;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ export interface SessionOptions {
   /** Test seams. */
   now?: () => number;
   sweepMs?: number;
+  /** How often records the store could not take are tried again; default 1000 ms. */
+  recordRetryMs?: number;
 }
 
 export type SessionOutcome = 'handled' | 'full' | 'not-found';
@@ -38,8 +40,6 @@ export type SessionOutcome = 'handled' | 'full' | 'not-found';
 interface SessionRecord {
   owner: string;
 }
-
-/** Where a replica that ended another's session tells it to close. */
 
 /** How often a request refreshes its session record's TTL, at most. */
 const RECORD_TOUCH_MS = 60_000;
@@ -55,23 +55,69 @@ export function createSessions(options: SessionOptions) {
   const { logger, metrics, store } = options;
   const ttlMs = options.ttlSec * 1000;
   // The record is a convenience for other replicas: its trouble never fails this replica's session.
-  const writeRecord = (id: string, owner: string) =>
-    void store?.set(STORE_KEYS.session(id), { owner } satisfies SessionRecord, ttlMs).catch((err: Error) => logger.debug(`could not store a session record: ${err.message}`));
+  // One the store could not take (Redis down) is written, or deleted, later: tried again every
+  // recordRetryMs until the store answers, so that a session opened during an outage is found by
+  // the other replicas, and one closed during it is not, once Redis is back.
+  const pending = new Map<string, { owner: string } | 'delete'>();
+  const writeRecord = (id: string, owner: string) => {
+    if (!store) return;
+    pending.delete(id);
+    store.set(STORE_KEYS.session(id), { owner } satisfies SessionRecord, ttlMs).catch((err: Error) => {
+      logger.debug(`could not store a session record, trying again: ${err.message}`);
+      if (sessions.has(id) && !pending.has(id)) pending.set(id, { owner });
+    });
+  };
+  const deleteRecord = (id: string) => {
+    if (!store) return;
+    pending.delete(id);
+    store.delete(STORE_KEYS.session(id)).catch(() => {
+      // Bounded: past it, records of closed sessions are left to expire with their TTL.
+      if (pending.size < options.max * 2) pending.set(id, 'delete');
+    });
+  };
+  let retrying = false;
+  const retry = setInterval(() => {
+    if (!store || pending.size === 0 || retrying) return;
+    retrying = true;
+    void (async () => {
+      for (const [id, todo] of [...pending]) {
+        try {
+          if (todo === 'delete') await store.delete(STORE_KEYS.session(id));
+          else if (sessions.has(id)) await store.set(STORE_KEYS.session(id), todo satisfies SessionRecord, ttlMs);
+        } catch {
+          // Still down: the rest waits for the next round.
+          return;
+        }
+        // Unless something newer about it came meanwhile.
+        if (pending.get(id) === todo) pending.delete(id);
+      }
+      logger.debug('session records stored again after the store was unavailable');
+    })().finally(() => (retrying = false));
+  }, options.recordRetryMs ?? 1000);
+  retry.unref();
 
   async function close(id: string, status: 'closed' | 'expired' | 'evicted'): Promise<void> {
     const s = sessions.get(id);
     if (!s) return;
     sessions.delete(id);
     metrics?.sessionClosed(status);
-    void store?.delete(STORE_KEYS.session(id)).catch(() => {});
+    deleteRecord(id);
     await s.transport.close().catch(() => {});
     await s.server.close().catch(() => {});
   }
 
-  const subscription = store?.subscribe(STORE_CHANNELS.sessionClosed, { message: (id) => void close(id, 'closed') }).catch((err: Error) => {
-    logger.debug(`could not subscribe to session closings: ${err.message}`);
-    return undefined;
-  });
+  const subscription = store
+    ?.subscribe(STORE_CHANNELS.sessionClosed, {
+      message: (id) => void close(id, 'closed'),
+      // Back after an outage, maybe a Redis restarted empty: every record of this replica is written again.
+      resumed: () => {
+        for (const [id, s] of sessions) if (!pending.has(id)) pending.set(id, { owner: s.owner });
+      },
+    })
+    .catch((err: Error) => {
+      logger.debug(`could not subscribe to session closings: ${err.message}`);
+      return undefined;
+    });
 
   const sweep = setInterval(() => {
     const deadline = now() - options.ttlSec * 1000;
@@ -138,6 +184,7 @@ export function createSessions(options: SessionOptions) {
     },
     async closeAll(): Promise<void> {
       clearInterval(sweep);
+      clearInterval(retry);
       await (await subscription)?.close().catch(() => {});
       await Promise.all([...sessions.keys()].map((id) => close(id, 'evicted')));
     },

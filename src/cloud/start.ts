@@ -122,7 +122,14 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
           gateway.names().some((n) => gateway.spec(n)?.audiences?.includes(aud) === true)
       : undefined;
 
-    const store = createStore({ ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}), prefix: config.redisKeyPrefix, metrics, logger });
+    const store = createStore({
+      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+      prefix: config.redisKeyPrefix,
+      replicaAck: config.redisReplicaAck,
+      ...(config.redisReplicaAckTimeoutMs === undefined ? {} : { replicaWaitMs: config.redisReplicaAckTimeoutMs }),
+      metrics,
+      logger,
+    });
     closers.push(() => store.close());
     const proxyEnabled = config.oauthProxy.enabled;
     // Tokens are only ever revoked through the proxy's /oauth/revoke: without it there is no list.

@@ -61,6 +61,8 @@ export interface RedisProcess {
   port: number;
   role: string;
   child: ChildProcess;
+  /** What it was started with, for {@link ProcessSet.restart}. */
+  args: string[];
 }
 
 /** What every set has: its processes, a way to kill one as a crash, and a teardown. */
@@ -82,15 +84,43 @@ class ProcessSet {
     child.on('exit', (code, signal) => {
       if (code !== 0 && code !== null && signal === null) process.stderr.write(`redis-server ${role} on ${port} exited with ${code}: ${stderr}\n`);
     });
-    const p = { port, role, child };
+    const p = { port, role, child, args };
     this.processes.push(p);
     return p;
+  }
+
+  /** The process on `port` that is running now. */
+  live(port: number): RedisProcess {
+    const p = this.processes.find((x) => x.port === port && x.child.exitCode === null && x.child.signalCode === null);
+    if (!p) throw new Error(`no redis-server is running on ${port}`);
+    return p;
+  }
+
+  /** Starts a killed node again, as it was started first (a restarted pod) plus `extra`; resolves once it answers. */
+  async restart(port: number, extra: string[] = []): Promise<void> {
+    const first = this.processes.find((x) => x.port === port);
+    const last = this.processes.filter((x) => x.port === port).at(-1);
+    if (!first || !last) throw new Error(`no redis-server was started on ${port}`);
+    if (last.child.exitCode === null && last.child.signalCode === null) throw new Error(`redis-server on ${port} is still running`);
+    this.spawn(port, first.role, [...first.args, ...extra]);
+    await this.answers(port);
+  }
+
+  /** SIGSTOP: the process stays, its sockets open, but it answers and reads nothing until {@link resume}. */
+  pause(port: number): void {
+    this.live(port).child.kill('SIGSTOP');
+  }
+
+  resume(port: number): void {
+    this.live(port).child.kill('SIGCONT');
   }
 
   /** SIGKILL, as a crash (nothing flushed, nothing handed over). */
   async kill(port: number): Promise<void> {
     for (const p of this.processes.filter((x) => x.port === port)) {
       if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
+      // A paused process dies of SIGKILL too; SIGCONT first only so that nothing is left stopped.
+      p.child.kill('SIGCONT');
       p.child.kill('SIGKILL');
       await once(p.child, 'exit');
     }
@@ -155,6 +185,20 @@ export interface SentinelSet {
   killMaster(): Promise<number>;
   /** Resolves once the sentinels name a master other than `oldPort` and it answers as master. */
   waitForFailover(oldPort: number, timeoutMs?: number): Promise<number>;
+  /** The data node that is not the master now (the replica, or the old master once it is back). */
+  otherNode(): Promise<number>;
+  /**
+   * Starts a killed node again as a replica of the current master, as Sentinel deployments'
+   * start scripts do (the sentinels would convert a node that comes back as a master only 8 s later).
+   */
+  restart(port: number): Promise<void>;
+  /** Resolves once the current master has a replica online and in sync. */
+  waitForReplica(timeoutMs?: number): Promise<void>;
+  /** SIGSTOP / SIGCONT of a node. */
+  pause(port: number): void;
+  resume(port: number): void;
+  /** Runs a command on the node at `port`. */
+  call(port: number, ...command: [string, ...Array<string | number>]): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -169,7 +213,12 @@ export async function startSentinelSet(): Promise<SentinelSet> {
     set.spawn(master, 'master', ['--port', String(master), ...common]);
     set.spawn(replica, 'replica', ['--port', String(replica), ...common, '--replicaof', HOST, String(master)]);
     await Promise.all([set.answers(master), set.answers(replica)]);
-    await set.until('the replica in sync', async () => info(await set.call(replica, 'INFO', 'replication'), 'master_link_status') === 'up');
+    await set.until(
+      'the replica in sync',
+      async () =>
+        info(await set.call(replica, 'INFO', 'replication'), 'master_link_status') === 'up' &&
+        /^slave0:.*state=online/m.test(String(await set.call(master, 'INFO', 'replication'))),
+    );
     for (const port of sentinels) {
       const file = join(set.dir, `sentinel-${port}.conf`);
       writeFileSync(
@@ -229,6 +278,33 @@ export async function startSentinelSet(): Promise<SentinelSet> {
         );
         return now;
       },
+      async otherNode() {
+        const now = await masterPort();
+        const other = [master, replica].find((p) => p !== now);
+        if (other === undefined) throw new Error('no data node other than the master');
+        return other;
+      },
+      async restart(port) {
+        const now = await masterPort();
+        if (now === port) throw new Error(`${port} is still the master`);
+        // The first start's own --replicaof (the replica's) is overridden by the later one.
+        await set.restart(port, ['--replicaof', HOST, String(now)]);
+      },
+      async waitForReplica(timeoutMs = 20_000) {
+        await set.until(
+          'the master having a replica in sync',
+          async () => {
+            const m = await masterPort();
+            const replication = String(await set.call(m, 'INFO', 'replication'));
+            const other = [master, replica].find((p) => p !== m) as number;
+            return /^slave\d+:.*state=online/m.test(replication) && info(await set.call(other, 'INFO', 'replication'), 'master_link_status') === 'up';
+          },
+          timeoutMs,
+        );
+      },
+      pause: (port) => set.pause(port),
+      resume: (port) => set.resume(port),
+      call: (port, ...command) => set.call(port, ...command),
       stop: () => set.stop(),
     };
   } catch (err) {
@@ -247,6 +323,8 @@ export interface ClusterSet {
   kill(port: number): Promise<void>;
   /** Resolves once every live node says cluster_state:ok and no master is `deadPort`. */
   waitForFailover(deadPort: number, timeoutMs?: number): Promise<void>;
+  /** Starts a killed node again (its nodes.conf kept): it rejoins as a replica of the master that replaced it. */
+  restart(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -295,6 +373,11 @@ export async function startCluster(): Promise<ClusterSet> {
       for (const n of all.filter((x) => x.flags.includes('slave'))) {
         if (info(await set.call(n.port, 'INFO', 'replication'), 'master_link_status') !== 'up') return false;
       }
+      // And online on its master's side (after a diskless sync, only from its first ACK, up to 1 s
+      // later): until then the master does not count it for WAIT.
+      for (const n of all.filter((x) => x.flags.includes('master'))) {
+        if (!/^slave0:.*state=online/m.test(String(await set.call(n.port, 'INFO', 'replication')))) return false;
+      }
       return true;
     });
     const masters = async () =>
@@ -314,6 +397,7 @@ export async function startCluster(): Promise<ClusterSet> {
           timeoutMs,
         );
       },
+      restart: (port) => set.restart(port),
       stop: () => set.stop(),
     };
   } catch (err) {

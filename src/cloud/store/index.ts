@@ -5,12 +5,12 @@
 import type { Logger } from '../../shared/logger.js';
 import type { Metrics } from '../metrics.js';
 import { createMemoryStore } from './memory-store.js';
-import { createRedisStore } from './redis-store.js';
+import { createRedisStore, type ReplicaAck } from './redis-store.js';
 import type { SharedStore } from './types.js';
 
 export * from './types.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory-store.js';
-export { createRedisStore, parseRedisUrl, type RedisStoreOptions, type RedisTarget } from './redis-store.js';
+export { createRedisStore, parseRedisUrl, type RedisStoreOptions, type RedisTarget, type ReplicaAck } from './redis-store.js';
 export { createBreaker, type Breaker, type BreakerOptions } from './breaker.js';
 export { createRevocationList, RevocationUnavailableError, type RevocationHealth, type RevocationList, type RevocationListOptions } from './revocations.js';
 export { createSharedRateLimitStore, type SharedRateLimitStoreOptions } from './rate-limit-store.js';
@@ -20,6 +20,10 @@ export interface StoreOptions {
   redisUrl?: string;
   /** `REDIS_KEY_PREFIX`, for Redis only; `seed-mcp:` unless set. */
   prefix?: string;
+  /** `REDIS_REPLICA_ACK`, behind Sentinel or a Cluster: see {@link RedisStoreOptions.replicaAck}. */
+  replicaAck?: ReplicaAck;
+  /** `REDIS_REPLICA_ACK_TIMEOUT_MS`: see {@link RedisStoreOptions.replicaWaitMs}. */
+  replicaWaitMs?: number;
   metrics?: Metrics;
   logger?: Logger;
 }
@@ -34,6 +38,6 @@ export interface StoreOptions {
  */
 export function createStore(options: StoreOptions = {}): SharedStore {
   if (options.redisUrl === undefined || options.redisUrl === '') return createMemoryStore();
-  const { redisUrl: url, prefix, metrics, logger } = options;
-  return createRedisStore({ url, prefix, metrics, logger });
+  const { redisUrl: url, prefix, replicaAck, replicaWaitMs, metrics, logger } = options;
+  return createRedisStore({ url, prefix, replicaAck, replicaWaitMs, metrics, logger });
 }

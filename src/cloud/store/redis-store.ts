@@ -102,12 +102,25 @@ export interface RedisStoreOptions {
   /** The circuit breaker's settings (named `redis`); defaults 5 failures, 5000 ms open. */
   breaker?: Pick<BreakerOptions, 'failureThreshold' | 'openMs' | 'now'>;
   /**
-   * Behind Sentinel or a Cluster, how long a `replicated` set or a take waits for a replica's
-   * acknowledgement (WAIT 1) before going on without it; default 20 ms. It holds the connection
-   * that long when no replica answers, so keep it well under `commandTimeoutMs`.
+   * Behind Sentinel or a Cluster, what a `replicated` set or a take that no replica acknowledges
+   * in time (WAIT 1, `replicaWaitMs`) becomes (`REDIS_REPLICA_ACK`):
+   * - `required` (the default): a failure, {@link StoreUnavailableError}: only what a replica
+   *   has is reported done, so a failover never loses an acknowledged revocation and a code is
+   *   redeemed at most once. While no replica answers, such writes are refused at once (one
+   *   write a second tries again), and reads and plain writes go on;
+   * - `best-effort`: done anyway, with a warning; a failover in that state can lose it.
+   */
+  replicaAck?: ReplicaAck;
+  /**
+   * How long a `replicated` set or a take waits for a replica's acknowledgement (WAIT 1):
+   * default 200 ms (`required`), 20 ms (`best-effort`) (`REDIS_REPLICA_ACK_TIMEOUT_MS`). It holds
+   * the connection that long when no replica answers, so keep it well under `commandTimeoutMs`.
    */
   replicaWaitMs?: number;
 }
+
+/** What a write that must survive a failover needs from the replicas; see {@link RedisStoreOptions.replicaAck}. */
+export type ReplicaAck = 'required' | 'best-effort';
 
 type Client = Redis | Cluster;
 interface ConnectionState {
@@ -183,11 +196,22 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   });
   metrics?.circuitBreaker('redis', 'closed');
 
+  // A WAIT that no replica answers holds its connection for replicaWaitMs: after one, such writes
+  // are refused at once (required) or go without WAIT (best-effort) for a while (a master whose
+  // replica is gone, as after a failover until the old master comes back as a replica), then one
+  // write (the probe) tries again. A new connection (maybe to a new master) tries at once.
+  let noReplicaUntil = 0;
+
   const built = redisClientOptions(target, commandTimeoutMs);
   const client: Client = built.kind === 'cluster' ? new Cluster(built.nodes, built.options) : new Redis(built.options);
   client.defineCommand('seedMcpHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
   // Connected (again): nothing is failing any more, so no request is refused for an outage that is over.
-  const main = watch(client, 'connection', { ready: () => breaker.reset() });
+  const main = watch(client, 'connection', {
+    ready: () => {
+      noReplicaUntil = 0;
+      breaker.reset();
+    },
+  });
 
   /** Tracks one connection's state and logs each change once, not per command. */
   function watch(conn: Client, label: string, hooks: { ready?(wasLost: boolean): void; lost?(): void }) {
@@ -277,14 +301,13 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // flight per connection, never a queue of them.
 
   const hasReplicas = target.kind !== 'standalone';
-  const replicaWaitMs = options.replicaWaitMs ?? 20;
+  const replicaAck: ReplicaAck = options.replicaAck ?? 'required';
+  const required = replicaAck === 'required';
+  const replicaWaitMs = options.replicaWaitMs ?? (required ? 200 : 20);
   let unreplicatedLoggedAt = 0;
-  // A WAIT that no replica answers holds its connection for replicaWaitMs: after one, writes go
-  // without WAIT for a while (a master whose replica is gone, as after a failover until the old
-  // master comes back as a replica), then one write (the probe) tries again.
-  let noReplicaUntil = 0;
   let probing = false;
-  const NO_REPLICA_RETRY_MS = 5000;
+  // Required: refusals last until the next probe, so probe often; best-effort: writes go on meanwhile.
+  const NO_REPLICA_RETRY_MS = required ? 1000 : 5000;
   let waitInFlight: Promise<number> | undefined;
   let waitNext: Promise<number> | undefined;
 
@@ -317,17 +340,37 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     return waitNext;
   }
 
-  /** Runs `write` then, where there are replicas, waits for one to have it; resolves with the write's reply. */
-  async function replicatedWrite<T>(op: string, write: () => Promise<T>): Promise<T> {
-    const reply = await write();
+  const unreplicated = (op: string, why: string) =>
+    new StoreUnavailableError(
+      `could not run ${op} on Redis: ${why}, so a failover could undo it (REDIS_REPLICA_ACK=required); it is refused until a replica answers: check the replicas' replication link (INFO replication)`,
+    );
+
+  /**
+   * Runs `write` then, where there are replicas, waits for one to have it (WAIT 1); resolves with
+   * the write's reply. Not acknowledged in time: a {@link StoreUnavailableError} when `required`,
+   * which does not count against the circuit breaker (Redis answers; its replica does not).
+   */
+  async function replicatedWrite<T>(op: string, metric: string, write: () => Promise<T>): Promise<T> {
+    if (!hasReplicas) return run(op, metric, write);
     const probe = noReplicaUntil !== 0 && Date.now() >= noReplicaUntil && !probing;
-    if (noReplicaUntil !== 0 && !probe) return reply;
+    if (noReplicaUntil !== 0 && !probe) {
+      // Known to be without a replica: refused before writing, without a WAIT holding the connection.
+      if (required) throw unreplicated(op, `no replica acknowledged a write within ${replicaWaitMs} ms lately`);
+      return run(op, metric, write);
+    }
     if (probe) probing = true;
     try {
-      // Done on the master; when whether a replica has it is unknown, not acknowledged (throws).
-      const acks = await sharedWait();
-      if (acks >= 1) noReplicaUntil = 0;
-      else noteUnreplicated(op);
+      const { reply, acks } = await run(op, metric, async () => {
+        const done = await write();
+        // Done on the master; when whether a replica has it is unknown, not acknowledged (throws).
+        return { reply: done, acks: await sharedWait() };
+      });
+      if (acks >= 1) {
+        noReplicaUntil = 0;
+        return reply;
+      }
+      noteUnreplicated(op);
+      if (required) throw unreplicated(op, `no replica acknowledged it within ${replicaWaitMs} ms`);
       return reply;
     } finally {
       if (probe) probing = false;
@@ -338,7 +381,12 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     noReplicaUntil = Date.now() + NO_REPLICA_RETRY_MS;
     if (Date.now() - unreplicatedLoggedAt > 60_000) {
       unreplicatedLoggedAt = Date.now();
-      logger.warn('redis: no replica acknowledged a write in time; a failover now could lose recent writes', { ...where, op, replicaWaitMs });
+      if (required)
+        logger.warn(
+          'redis: no replica acknowledged a write in time; revocations and one-time takes (sign-in transactions, codes, refresh tokens) are refused (503) until one does',
+          { ...where, op, replicaWaitMs },
+        );
+      else logger.warn('redis: no replica acknowledged a write in time; a failover now could lose recent writes', { ...where, op, replicaWaitMs });
     }
   }
 
@@ -403,7 +451,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     async set(key, value, ttlMs, setOptions?: SetOptions) {
       const json = toJson(value);
       const px = ttl(ttlMs);
-      if (setOptions?.replicated && hasReplicas) await run('set', 'set', () => replicatedWrite('set', () => client.set(k(key), json, 'PX', px)));
+      if (setOptions?.replicated) await replicatedWrite('set', 'set', () => client.set(k(key), json, 'PX', px));
       else await run('set', 'set', () => client.set(k(key), json, 'PX', px));
     },
     async add(key, value, ttlMs) {
@@ -412,10 +460,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return (await run('add', 'set', () => client.set(k(key), json, 'PX', px, 'NX'))) === 'OK';
     },
     async take<T>(key: string) {
-      const taken = hasReplicas
-        ? await run('take', 'getdel', () => replicatedWrite('take', () => client.getdel(k(key))))
-        : await run('take', 'getdel', () => client.getdel(k(key)));
-      return parseValue<T>('take', taken);
+      return parseValue<T>('take', await replicatedWrite('take', 'getdel', () => client.getdel(k(key))));
     },
     async delete(key) {
       await run('delete', 'del', () => client.del(k(key)));

@@ -66,9 +66,11 @@ export interface SetOptions {
   /**
    * Wait for one replica to acknowledge the write (Redis `WAIT 1`, up to the store's
    * `replicaWaitMs`) before resolving: Redis replicates asynchronously, and a master that dies
-   * with a write not yet replicated loses it when its replica is promoted. Best effort: when no
-   * replica acknowledges in time (replica down or lagging) the write still succeeds, and a warning
-   * is logged. No effect on the memory store or a standalone Redis (no replica to wait for).
+   * with a write not yet replicated loses it when its replica is promoted. When no replica
+   * acknowledges in time (replica down or lagging), the write fails with
+   * {@link StoreUnavailableError} (`REDIS_REPLICA_ACK=required`, the default), or succeeds with
+   * a warning (`best-effort`). No effect on the memory store or a standalone Redis (no replica
+   * to wait for).
    */
   replicated?: boolean;
 }
@@ -89,7 +91,8 @@ export interface SharedStore {
    * Returns and deletes in one atomic step (GETDEL): of any number of concurrent takers, on any
    * replicas, exactly one gets the value. For one-time codes and transactions. Behind Sentinel
    * or a Cluster the deletion is waited on like a `replicated` set, so that a failover does not
-   * bring the value back for a second taker.
+   * bring the value back for a second taker: unacknowledged, the take fails (`required`), and
+   * the value counts as not taken by anyone.
    */
   take<T = unknown>(key: string): Promise<T | undefined>;
   delete(key: string): Promise<void>;

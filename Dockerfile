@@ -9,8 +9,9 @@
 #
 # Two stages: `build` installs every dependency (esbuild is a dev dependency) and bundles src/ into
 # dist/cli.cjs; `runtime` holds the production dependencies only, installed from the lock file
-# without running any install script, plus bin/ and dist/. The bundle still loads @napi-rs/keyring,
-# open, ink, ink-spinner, react and undici from node_modules at run time.
+# without running any install script, plus bin/ and dist/. The bundle loads only what package.json's
+# `dependencies` list from node_modules at run time (@napi-rs/keyring, open, ink, ink-spinner, react,
+# undici, oidc-provider: the modules scripts/build.mjs leaves out); the rest is inside dist/.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -19,8 +20,8 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 COPY package.json package-lock.json ./
-# Scripts off for this layer so that it only depends on the lock file (`prepare` needs src/);
-# esbuild is the only dependency with an install script: run it explicitly.
+# Scripts off for this layer so that it only depends on the lock file; esbuild is the only
+# dependency with an install script: run it explicitly.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts && npm rebuild esbuild
 COPY tsconfig.json ./

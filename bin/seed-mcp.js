@@ -10,7 +10,7 @@
 'use strict';
 const Module = require('node:module');
 const { createRequire } = Module;
-const { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { homedir } = require('node:os');
 const { basename, dirname, join } = require('node:path');
 const v8 = require('node:v8');
@@ -91,6 +91,28 @@ function load(file, kind) {
 // serve and the other commands run different bundles: one cache each. The serve bundle loads
 // dist/mcp-client.cjs (the bridge's MCP client) on its first upstream call through this too.
 globalThis.__seedLoadBundle = (path) => load(path, basename(path, '.cjs'));
+
+// A git checkout after `npm ci` has no dist/ yet (the package has no `prepare` script: an install
+// script that builds is refused or warned about by package managers). Build it once, here, so that
+// `npm ci && npx seed-mcp demo` works; the build's own output goes to stderr, since stdout of
+// `serve` is JSON-RPC only. An installed package always has dist/.
+if (!existsSync(file)) {
+  const root = join(__dirname, '..');
+  const build = join(root, 'scripts', 'build.mjs');
+  let built = false;
+  if (existsSync(build) && existsSync(join(root, 'node_modules', 'esbuild'))) {
+    process.stderr.write('seed-mcp: first run in this checkout: building dist/ (npm run build)…\n');
+    const run = require('node:child_process').spawnSync(process.execPath, [build], { cwd: root, stdio: ['ignore', 2, 2] });
+    built = run.status === 0 && existsSync(file);
+  }
+  if (!built) {
+    process.stderr.write(
+      `seed-mcp: ${file} is missing: this copy of seed-mcp is not built.\n` +
+        `  In a git checkout, run \`npm ci && npm run build\` in ${root}; otherwise reinstall the package (npm install -g seed-mcp).\n`,
+    );
+    process.exit(1);
+  }
+}
 const cli = load(file, serve ? 'serve' : 'cli');
 cli.main(process.argv).then((code) => {
   process.exitCode = code;

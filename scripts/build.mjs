@@ -7,8 +7,16 @@
 // bundle leaves out every other command (ink, React, cloud, demo, Redis, prom-client…), so start-up
 // reads, compiles and keeps in memory only what it runs. `node scripts/build.mjs --analyze` prints
 // what each bundle holds.
+//
+// The bundled dependencies are build-time only (devDependencies): the published package's
+// `dependencies` are exactly `external` below (test/package.test.ts checks both ways), and their
+// licences go with the bundles in dist/THIRD-PARTY-LICENSES.txt. No source maps by default: the
+// published package has none (they were 16 MB of its 20), and Node 20 does not apply them to the
+// bundle that bin/seed-mcp.js compiles through its code cache (a vm.Script) anyway. `node scripts/build.mjs --sourcemap` writes them
+// beside the bundles for debugging, with SEED_MCP_NO_COMPILE_CACHE=1 node --enable-source-maps
+// bin/seed-mcp.js …; `files` in package.json keeps them out of a package packed from such a build.
 import { analyzeMetafile, build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +122,7 @@ const bundles = [
 ];
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+const bundledPackages = new Set();
 for (const { entry, stdin, out: outfile, plugins, keepNames } of bundles) {
   const result = await build({
     ...(entry ? { entryPoints: [entry] } : { stdin: { contents: stdin, resolveDir: root, sourcefile: outfile.replace(/\.cjs$/, '.js'), loader: 'js' } }),
@@ -126,11 +135,11 @@ for (const { entry, stdin, out: outfile, plugins, keepNames } of bundles) {
     plugins,
     minify: true,
     keepNames,
-    sourcemap: 'linked',
+    sourcemap: process.argv.includes('--sourcemap') ? 'linked' : false,
     jsx: 'automatic',
     logLevel: 'warning',
     legalComments: 'linked',
-    metafile: process.argv.includes('--analyze'),
+    metafile: true,
     // Bundled ES modules that read import.meta.url get this file's URL.
     define: { 'import.meta.url': '__seedImportMetaUrl' },
     banner: {
@@ -142,7 +151,11 @@ for (const { entry, stdin, out: outfile, plugins, keepNames } of bundles) {
       ].join('\n'),
     },
   });
-  if (result.metafile) console.log(await analyzeMetafile(result.metafile));
+  if (process.argv.includes('--analyze')) console.log(await analyzeMetafile(result.metafile));
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const dir = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input.replaceAll('\\', '/'))?.[1];
+    if (dir) bundledPackages.add(dir);
+  }
 
   const out = new URL(`../${outfile}`, import.meta.url);
   const code = readFileSync(out, 'utf8');
@@ -150,3 +163,17 @@ for (const { entry, stdin, out: outfile, plugins, keepNames } of bundles) {
   const rewritten = code.replace(/(?<![\w$.])import\("([^"]+)"\)/g, '__seedImport("$1")');
   writeFileSync(out, rewritten);
 }
+
+// One licence text per bundled package (name@version), in name order.
+const licenses = new Map();
+for (const dir of bundledPackages) {
+  const pkg = JSON.parse(readFileSync(`${root}/${dir}/package.json`, 'utf8'));
+  const file = readdirSync(`${root}/${dir}`).find((name) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(name));
+  const text = file ? readFileSync(`${root}/${dir}/${file}`, 'utf8').trim() : `${pkg.license ?? 'no licence given'} (the package ships no licence file)`;
+  licenses.set(`${pkg.name}@${pkg.version}`, `${pkg.name}@${pkg.version} (${pkg.license ?? 'no licence field'})\n\n${text}`);
+}
+const notice = [
+  'seed-mcp bundles the packages below into dist/*.cjs. Their licences follow.',
+  ...[...licenses.keys()].sort().map((key) => `${'-'.repeat(78)}\n${licenses.get(key)}`),
+].join('\n\n');
+writeFileSync(`${root}/dist/THIRD-PARTY-LICENSES.txt`, `${notice}\n`);

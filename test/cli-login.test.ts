@@ -192,7 +192,7 @@ describe('profiles, discovery and the device flow', () => {
     const result = JSON.parse(r.stdout);
     // No --scope: the MCP spec's choice, the resource's scopes_supported (openid) and offline_access, which the server lists.
     expect(result).toMatchObject({ profile: 'work', issuer: idp.issuer, resource: `${mcp.url}/mcp`, subject: 'alice', identitySource: 'id_token', clientSource: 'given' });
-    expect(result.scope.split(' ').sort()).toEqual(['offline_access', 'openid']);
+    expect([...result.scopes].sort()).toEqual(['offline_access', 'openid']);
     rememberSecrets(dir, 'work');
     const token = stored(dir, 'work').accessToken as string;
     await jwtVerify(token, createLocalJWKSet(idp.keys as never), { audience: `${mcp.url}/mcp` });
@@ -299,8 +299,8 @@ describe('failures say what to do next, with the contract exit codes', () => {
     await dead.close();
     const r = await cli(['login', '--issuer', url, '--client-id', 'x'], env(dir));
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain(`is unreachable (ECONNREFUSED)`);
-    expect(r.stderr).toContain('→ check the network');
+    expect(r.stderr).toContain(`could not reach ${url}: connection refused (ECONNREFUSED)`);
+    expect(r.stderr).toContain(`→ check that ${url} is the identity provider you meant and that it is running, then the network`);
   });
 
   it('an issuer whose metadata names another issuer → exit 1, refused', async () => {

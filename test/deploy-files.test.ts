@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { CLOUD_VARIABLES } from '../src/cloud/config.js';
 import { parseUpstreams } from '../src/cloud/gateway/upstreams-file.js';
 import { createMetrics } from '../src/cloud/metrics.js';
 import { ROOT, runCli, startCli, tempDirs } from './support/cli.js';
@@ -22,13 +23,13 @@ const DEPLOY = join(ROOT, 'deploy');
 const K8S = join(DEPLOY, 'kubernetes');
 const PROM = join(DEPLOY, 'prometheus');
 const DASHBOARD = join(DEPLOY, 'grafana/seed-mcp-dashboard.json');
-const DESIGN = resolve(ROOT, '../shared/DESIGN.md');
 
 // ---------------------------------------------------------------------------------------------
-// The contract (DESIGN.md): kept here so that the test runs without shared/, and compared with
-// DESIGN.md where it is there.
+// The product contract: the metric names that existing dashboards and alert rules use, and the
+// variable names of existing deployment guides (each a variable of src/cloud/config.ts, which
+// docs/configuration.md lists).
 
-/** DESIGN.md, "Metrics". */
+/** The contract's metrics. */
 const CONTRACT_METRICS = [
   'http_request_duration_seconds',
   'http_request_total',
@@ -54,7 +55,7 @@ const CONTRACT_METRICS = [
   'rate_limit_hits_total',
 ];
 
-/** DESIGN.md, "Cloud-mode configuration"; each also as NAME_FILE. */
+/** The contract's cloud-mode variables; each also as NAME_FILE. */
 const CONTRACT_ENV = [
   'AUTH_MODE',
   'PORT',
@@ -108,7 +109,7 @@ const OWN_ENV = [
   'OAUTH_REFRESH_TOKEN_TTL',
   'UPSTREAMS_FILE',
 ];
-/** DESIGN.md, "Gateway mode (cloud)": the metrics of the children of UPSTREAMS_FILE. */
+/** README, "Gateway: `UPSTREAMS_FILE`": the metrics of the children of UPSTREAMS_FILE. */
 const GATEWAY_METRICS = ['mcp_child_requests_total', 'mcp_child_request_duration_seconds', 'mcp_child_breaker_state', 'mcp_child_token_mints_total'];
 const ALLOWED_ENV = new Set([...CONTRACT_ENV, ...OWN_ENV].flatMap((n) => [n, `${n}_FILE`]));
 /**
@@ -217,7 +218,7 @@ function promqlProblems(where: string, expr: string, exported: Map<string, Set<s
   for (const name of metricNames(expr)) {
     const base = baseMetric(name, exported);
     const defaultMetric = /^(process|nodejs)_/.test(name) || name === 'up';
-    if (!contract.has(base) && !defaultMetric) problems.push(`${where}: ${name} is not a metric of the contract (DESIGN.md, "Metrics")`);
+    if (!contract.has(base) && !defaultMetric) problems.push(`${where}: ${name} is not a metric of the contract (CONTRACT_METRICS)`);
     if (!exported.has(name)) problems.push(`${where}: seed-mcp exports no series ${name}`);
   }
   for (const { metric, labels } of selectors(expr)) {
@@ -422,26 +423,9 @@ function parseUpstreamsExample(text: string, source: string, allowedIssuers: str
 // ---------------------------------------------------------------------------------------------
 
 describe('the contract lists in this test', () => {
-  it.runIf(existsSync(DESIGN))('are the ones of DESIGN.md (metrics and cloud-mode variables)', () => {
-    const design = read(DESIGN);
-    const section = (title: string): string => {
-      const start = design.indexOf(`## ${title}`);
-      expect(start, `DESIGN.md has no "## ${title}" section`).toBeGreaterThanOrEqual(0);
-      const next = design.indexOf('\n## ', start + 3);
-      return design.slice(start, next === -1 ? undefined : next);
-    };
-    const ticks = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
-    const metrics = ticks(section('Metrics'))
-      .map((t) => t.replace(/\{.*$/, ''))
-      .filter((t) => /^[a-z][a-z0-9_]*_[a-z0-9_]+$/.test(t));
-    expect([...new Set(metrics)].sort()).toEqual([...CONTRACT_METRICS].sort());
-    const env = ticks(section('Cloud-mode configuration')).filter((t) => /^[A-Z][A-Z0-9_]+$/.test(t) && t !== 'NAME_FILE');
-    expect([...new Set(env)].sort()).toEqual([...CONTRACT_ENV].sort());
-    // Without its fenced example, whose ``` would pair the ticks wrongly.
-    const gateway = ticks(section('Gateway mode (cloud)').replace(/```[\s\S]*?```/g, ''))
-      .map((t) => t.replace(/\{.*$/, ''))
-      .filter((t) => /^mcp_child_[a-z0-9_]+$/.test(t));
-    expect([...new Set(gateway)].sort()).toEqual([...GATEWAY_METRICS].sort());
+  it('name variables of the configuration schema, which docs/configuration.md lists', () => {
+    const schema = new Set(Object.keys(CLOUD_VARIABLES));
+    for (const name of [...CONTRACT_ENV, ...OWN_ENV]) expect(schema.has(name), `${name} is a variable of src/cloud/config.ts`).toBe(true);
   });
 
   it('name series that seed-mcp really exports', async () => {
@@ -622,7 +606,8 @@ describe('deploy/docker-compose.yml', () => {
   });
 
   it('uses only variables of the contract', () => {
-    for (const [name, s] of seed) for (const k of Object.keys(composeEnv(s))) expect(ALLOWED_ENV.has(k), `${name}: ${k} is a cloud-mode variable of DESIGN.md`).toBe(true);
+    for (const [name, s] of seed)
+      for (const k of Object.keys(composeEnv(s))) expect(ALLOWED_ENV.has(k), `${name}: ${k} is a cloud-mode variable (docs/configuration.md)`).toBe(true);
   });
 
   it("each replica's environment passes `seed-mcp config check`", async () => {

@@ -206,7 +206,7 @@ describe('doctor', () => {
       SEED_MCP_UPSTREAM: `http://127.0.0.1:${dead}/mcp`,
     });
     expect(plain.code).toBe(1);
-    expect(plain.stdout).toMatch(/✖ identity provider: .*unreachable \(ECONNREFUSED\)\n {4}→ check the network/);
+    expect(plain.stdout).toMatch(/✖ identity provider: could not reach http:\/\/127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\)\n {4}→ check that .* the network/);
     expect(plain.stdout).toContain(`✖ upstream: http://127.0.0.1:${dead}/mcp is unreachable (ECONNREFUSED)`);
     expect(plain.stdout).toMatch(/✔ loopback port: can listen on 127\.0\.0\.1:\d+ \(random\)/);
   });

@@ -6,6 +6,7 @@ import { registerLogout } from './commands/logout.js';
 import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerProfiles } from './commands/profiles.js';
 import { registerServe } from './commands/serve.js';
 import { registerConfig } from './commands/config.js';
 import { registerCloud } from './commands/cloud.js';
@@ -22,6 +23,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     registerLogout(program, ctx, run);
     registerStatus(program, ctx, run);
     registerToken(program, ctx, run);
+    registerProfiles(program, ctx, run);
     registerDoctor(program, ctx, run);
     registerServe(program, ctx, run, VERSION);
     registerConfig(program, ctx, run);

@@ -47,6 +47,8 @@ export function createProgram(ctx: CliContext, setExit: (code: number) => void, 
     .version(VERSION, '-v, --version')
     .addOption(new Option('--profile <name>', 'profile: several IdPs or accounts side by side').env('SEED_MCP_PROFILE'))
     .showHelpAfterError('(run `seed-mcp --help` for usage)')
+    // Each command's --help lists --profile (and --version) under "Global Options".
+    .configureHelp({ showGlobalOptions: true })
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
     .exitOverride();
   const run = (json: boolean | undefined, action: Action) => runAction(ctx, json, action).then(setExit);
@@ -58,6 +60,7 @@ Examples:
   $ seed-mcp login --issuer https://login.example.com --client-id seed-cli
   $ seed-mcp login https://mcp.example.com/mcp       # discover the IdP from the server
   $ seed-mcp status
+  $ seed-mcp profiles                                # every profile: server, issuer, signed in, where the tokens are
   $ curl -H "Authorization: Bearer $(seed-mcp token)" https://api.example.com/
   $ seed-mcp logout
   $ seed-mcp serve --upstream https://mcp.example.com/mcp   # what Claude Desktop runs

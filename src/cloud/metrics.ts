@@ -1,6 +1,6 @@
 /**
  * The metrics layer of `seed-mcp cloud`: the Prometheus metrics
- * of the product contract (DESIGN.md, "Metrics"), whose names existing dashboards and alert rules
+ * of the product contract (listed in test/deploy-files.test.ts, CONTRACT_METRICS), whose names existing dashboards and alert rules
  * use, behind small typed recording methods. Callers never touch prom-client and never choose a
  * label value: every value passes through a closed set here (or, for tool and breaker names, a
  * capped one), so no token, user id or raw path can become a label and cardinality stays bounded.

@@ -1,5 +1,5 @@
 /**
- * Per-tool authorization (`TOOL_POLICY_FILE`, see DESIGN.md, "Tool policy"): which authenticated
+ * Per-tool authorization (`TOOL_POLICY_FILE`, see README "In a container" and docs/configuration.md): which authenticated
  * callers may call which tool. Once a policy is loaded, a tool that no rule allows is denied.
  *
  * The file is YAML (`.yaml`, `.yml`) or JSON (`.json`); `examples/tool-policy.yaml` is a

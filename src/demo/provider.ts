@@ -66,7 +66,7 @@ const ESCAPES = /\x1b\[[0-9;]*m/g;
 
 /**
  * oidc-provider speaks through console.warn/info — on stdout for notices — and warns at import
- * about Node 20 (it works: see TESTING.md). While the demo runs, its lines go to the demo's
+ * about Node 20 (harmless: every test that starts an IdP runs it on Node 20). While the demo runs, its lines go to the demo's
  * logger on stderr instead, minus that one harmless warning; everything else passes untouched.
  */
 function routeProviderConsole(logger: Logger): () => void {

@@ -13,6 +13,7 @@ import { serveEntry, type HostEntry } from '../local/host-config/entry.js';
 import { PROFILE_RE } from '../local/paths.js';
 import { configFilePath, readProfileConfig, writeProfileConfig, type ProfileConfig } from '../local/profile-config.js';
 import { DEFAULT_SCOPES, resolveLocalSettings } from '../local/settings.js';
+import { lockDemoData } from './data-lock.js';
 import type { DemoUser } from './interactions.js';
 
 /** The demo's public native client. Not a secret: public clients have none. */
@@ -97,13 +98,43 @@ export function planDemo(input: PlanInput = {}): DemoPlan {
  * except that those of an earlier run on the same ports are kept, so its tokens go on working.
  */
 export function demoProfileConfig(plan: DemoPlan, existing: ProfileConfig = {}): ProfileConfig {
+  const same = existing.issuer === plan.issuer;
   return {
-    ...(existing.issuer === plan.issuer ? { issuer: plan.issuer } : {}),
+    ...(same ? { issuer: plan.issuer } : {}),
     clientId: plan.clientId,
     scopes: plan.scopes,
     ...(existing.resource === plan.mcpUrl ? { resource: plan.mcpUrl } : {}),
     upstream: plan.mcpUrl,
+    // Still found from the server: a later `login --profile demo URL` discovers again.
+    ...(same && existing.discovered ? { discovered: true } : {}),
   };
+}
+
+/** How a demo run moved a profile that pointed elsewhere before. */
+export interface ProfileChange {
+  /** The server (upstream) the profile named before. */
+  fromServer?: string;
+  /** The issuer it had saved before, if another than this demo's. */
+  fromIssuer?: string;
+}
+
+/**
+ * What changes when the demo saves its profile over `existing`: a profile of another demo (other
+ * ports) now points to this one, and that demo's tokens no longer count (`status` exits 2 on
+ * them). Undefined when nothing the user relied on changes.
+ */
+export function demoProfileChange(plan: DemoPlan, existing: ProfileConfig): ProfileChange | undefined {
+  const fromServer = existing.upstream !== undefined && existing.upstream !== plan.mcpUrl ? existing.upstream : undefined;
+  const fromIssuer = existing.issuer !== undefined && existing.issuer !== plan.issuer ? existing.issuer : undefined;
+  return fromServer || fromIssuer ? { ...(fromServer ? { fromServer } : {}), ...(fromIssuer ? { fromIssuer } : {}) } : undefined;
+}
+
+/**
+ * The default data folder of a demo run: one per pair of ports under `<config dir>/demo`, so that
+ * two demos on other ports never share an IdP state.
+ */
+export function defaultDemoDataDir(configDir: string, plan: DemoPlan): string {
+  return join(configDir, 'demo', `${plan.idpPort}-${plan.mcpPort}`);
 }
 
 /** The Claude Desktop entry that runs `seed-mcp serve` against the demo (`config claude`'s shape). */
@@ -162,6 +193,8 @@ export interface RunningDemo {
   /** The config.json holding the saved profile. */
   configFile: string;
   profileConfig: ProfileConfig;
+  /** Set when the profile pointed to another server or issuer before this run. */
+  profileChange?: ProfileChange;
   /** True when the IdP made new signing keys this time. */
   keysCreated: boolean;
   documents: { checklistDir: string; processDir: string };
@@ -194,6 +227,22 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
     );
   }
 
+  const releaseData = await lockDemoData(options.dataDir, { issuer: plan.issuer, mcpUrl: plan.mcpUrl });
+  try {
+    return await startLocked(options, existing, documents, releaseData);
+  } catch (err) {
+    await releaseData();
+    throw err;
+  }
+}
+
+async function startLocked(
+  options: StartDemoOptions,
+  existing: ProfileConfig,
+  documents: { checklistDir: string; processDir: string },
+  releaseData: () => Promise<void>,
+): Promise<RunningDemo> {
+  const { plan, logger } = options;
   const [{ startDemoIdp }, { startDemoChild, DEMO_CHILD_NAME }, gateway] = await Promise.all([import('./provider.js'), import('./child.js'), import('./upstreams.js')]);
   // The IdP first, on its planned port, then the gateway child on an ephemeral one (so that the
   // child cannot take the IdP's port): the IdP learns the child's URL, the resource of the
@@ -225,6 +274,7 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
     const upstreamsFile = await gateway.writeDemoUpstreams(options.dataDir, { issuer: plan.issuer, childUrl: child.url, childName: DEMO_CHILD_NAME });
     cloud = await startCloud(plan, documents, upstreamsFile, options);
     const profileConfig = demoProfileConfig(plan, existing);
+    const profileChange = demoProfileChange(plan, existing);
     await writeProfileConfig(options.configDir, plan.profile, profileConfig);
     let closing: Promise<void> | undefined;
     const running = cloud;
@@ -233,12 +283,13 @@ export async function startDemo(options: StartDemoOptions): Promise<RunningDemo>
       dataDir: options.dataDir,
       configFile: configFilePath(options.configDir),
       profileConfig,
+      ...(profileChange ? { profileChange } : {}),
       keysCreated: idp.keysCreated,
       documents,
       child: { name: DEMO_CHILD_NAME, url: child.url, servedAt, upstreamsFile },
       close() {
         // The MCP server first: it may still be fetching the IdP's keys or calling the child.
-        closing ??= running.close().finally(() => Promise.allSettled([child.close(), idp.close()]).then(() => undefined));
+        closing ??= running.close().finally(() => Promise.allSettled([child.close(), idp.close()]).then(() => releaseData()));
         return closing;
       },
     };

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { isSeedError } from '../shared/errors.js';
 import { discoverIssuer } from './oidc/issuer.js';
 import type { LocalSettings } from './settings.js';
+import { tokensDir } from './token-store/file.js';
 import { probeKeychain } from './token-store/keychain.js';
 
 export interface DoctorCheck {
@@ -10,7 +11,12 @@ export interface DoctorCheck {
   /** false when the check did not apply (e.g. no upstream configured). */
   ran: boolean;
   detail: string;
-  /** What to do when it failed. */
+  /**
+   * true when the check passed but not as it should: things work, in a way the person should know
+   * about and may want to fix (shown ⚠ with the fix; the exit code stays 0).
+   */
+  warning?: boolean;
+  /** What to do when it failed or warned. */
   fix?: string;
 }
 
@@ -29,15 +35,18 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
 
   if (settings.tokenStore === 'auto' || settings.tokenStore === 'keychain') {
     const result = await probe({});
+    const auto = settings.tokenStore === 'auto';
     checks.push(
       result.ok
         ? { name: 'keychain', ok: true, ran: true, detail: 'OS keychain answers' }
         : {
             name: 'keychain',
-            ok: settings.tokenStore === 'auto',
+            // `auto` still works, with tokens in a file: a warning, not a failure.
+            ok: auto,
+            ...(auto ? { warning: true } : {}),
             ran: true,
-            detail: `OS keychain unavailable (${result.reason})${settings.tokenStore === 'auto' ? '; tokens go to a 0600 file instead' : ''}`,
-            fix: 'on Linux run a Secret Service (gnome-keyring, KeePassXC) on the session D-Bus, or set SEED_MCP_TOKEN_STORE=file',
+            detail: `OS keychain unavailable (${result.reason})${auto ? `; tokens go to a 0600 file in ${tokensDir(settings.configDir)} instead` : ''}`,
+            fix: keychainFix(auto),
           },
     );
   } else {
@@ -114,6 +123,17 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
     checks.push({ name: 'upstream', ok: true, ran: false, detail: 'no upstream configured (SEED_MCP_UPSTREAM)' });
   }
   return checks;
+}
+
+/** What to do about a keychain that does not answer, on this platform. */
+function keychainFix(auto: boolean): string {
+  const start =
+    process.platform === 'darwin'
+      ? 'unlock the login keychain (Keychain Access)'
+      : process.platform === 'win32'
+        ? 'check that Credential Manager is available for this user'
+        : 'run an unlocked Secret Service on the session D-Bus (gnome-keyring or KeePassXC: install one, e.g. `sudo apt-get install gnome-keyring`, and log in to a desktop session, which unlocks it)';
+  return `${start}; or keep tokens in the 0600 file on purpose: set SEED_MCP_TOKEN_STORE=file${auto ? ' (this silences the warning)' : ''}`;
 }
 
 async function clockSkew(issuer: string, now?: () => number): Promise<DoctorCheck> {

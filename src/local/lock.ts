@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SeedError } from '../shared/errors.js';
+import { processAlive } from '../shared/process-alive.js';
 
 export interface LockOptions {
   /** Give up after this long. */
@@ -15,15 +16,6 @@ export interface LockOptions {
 
 /** What a lock file holds: `<pid> <ms since the epoch> <random>`. */
 const CONTENT_RE = /^(\d+) (\d+) [0-9a-z]+$/;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const code = (err: unknown) => (err as NodeJS.ErrnoException | null)?.code;
 
@@ -83,7 +75,7 @@ async function staleness(path: string, staleMs: number): Promise<{ reason: strin
   const m = CONTENT_RE.exec(content);
   if (!m) return { reason: content === '' ? 'empty' : 'not a seed-mcp lock', ino };
   const pid = Number(m[1]);
-  if (!alive(pid)) return { reason: `its process ${pid} is gone`, ino };
+  if (!processAlive(pid)) return { reason: `its process ${pid} is gone`, ino };
   if (Date.now() - Number(m[2]) > staleMs) return { reason: `older than ${staleMs} ms`, ino };
   return undefined;
 }

@@ -17,7 +17,9 @@ export type LoginProgress =
   | { type: 'discovering'; target: string }
   | { type: 'authorize'; url: string; browserOpened: boolean | undefined }
   | { type: 'device'; userCode: string; verificationUri: string; verificationUriComplete?: string; expiresIn: number }
-  | { type: 'exchanging' };
+  | { type: 'exchanging' }
+  /** The profile held another issuer: the sign-in went to the one the server URL names. */
+  | { type: 'issuer-changed'; profile: string; from: string; to: string };
 
 export interface LoginInput {
   settings: LocalSettings;
@@ -42,6 +44,11 @@ export interface LoginDeps {
 export interface LoginResult {
   profile: string;
   issuer: string;
+  /** The issuer the profile held before, when this sign-in changed it. */
+  previousIssuer?: string;
+  /** The MCP server (upstream) the profile now points to, if any. */
+  server?: string;
+  clientId: string;
   /** Where the client id came from. */
   clientSource: ClientSource;
   subject?: string;
@@ -88,9 +95,14 @@ export function selectScopes(found: Pick<ResourceDiscovery, 'challengeScope' | '
 export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginResult> {
   const { settings } = input;
   const nowSec = () => Math.floor((deps.now?.() ?? Date.now()) / 1000);
-  let issuer = settings.discovered ? undefined : settings.issuer;
-  let resource = settings.resource;
-  const serverUrl = input.resourceUrl ?? (settings.discovered ? settings.upstream : undefined);
+  // A server URL typed on the command line beats an issuer the profile saved (only --issuer or
+  // SEED_MCP_ISSUER beat it): the profile may hold an older server's issuer (another demo's, say).
+  const urlWins = input.resourceUrl !== undefined && settings.issuerSource === 'profile';
+  let issuer = settings.discovered || urlWins ? undefined : settings.issuer;
+  // The saved resource belongs to the saved server: a URL given anew brings its own.
+  let resource = urlWins && settings.resourceSource === 'profile' && input.resourceUrl !== settings.upstream ? undefined : settings.resource;
+  // Without a URL or an issuer, the profile's server (`seed-mcp login --profile demo` after `seed-mcp demo`).
+  const serverUrl = input.resourceUrl ?? (settings.discovered || !settings.issuer ? settings.upstream : undefined);
   let found: ResourceDiscovery | undefined;
   if (serverUrl) {
     deps.onProgress?.({ type: 'discovering', target: serverUrl });
@@ -103,7 +115,7 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
       }
     }
   }
-  issuer ??= settings.issuer;
+  if (!urlWins) issuer ??= settings.issuer;
   if (!issuer) {
     throw new SeedError('USAGE', 'could not sign in: no identity provider given', {
       hint: 'pass an MCP server URL (`seed-mcp login https://mcp.example.com/mcp`, or `serve --upstream URL`), or --issuer https://idp.example.com (SEED_MCP_ISSUER)',
@@ -133,7 +145,9 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
       ({ response, chosen } = await browserFlow(server, { ...input, settings: effective }, deps, resourceParams));
     }
   } catch (err) {
-    throw mapOAuthError(err, { issuer, clientId: settings.clientId, profile: settings.profile, doing: 'sign in' });
+    const mapped = mapOAuthError(err, { issuer, clientId: settings.clientId, profile: settings.profile, doing: 'sign in' });
+    if (mapped.code === 'LOGIN_TIMEOUT' && !input.device) throw browserTimeout(mapped, input);
+    throw mapped;
   }
   const clientId = chosen.clientId;
   provenClients.add(`${server.issuer} ${clientId}`);
@@ -141,7 +155,16 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
   deps.onProgress?.({ type: 'exchanging' });
   const tokens = toStoredTokens(response, { issuer: server.issuer, clientId, requestedScope: scopes, resource, nowSec: nowSec() });
   await deps.store.set(settings.profile, tokens);
-  const discovered = Boolean(found) && settings.discovered;
+  const discovered = Boolean(found) && (settings.discovered || urlWins || !settings.issuer);
+  // The profile's saved issuer, when this sign-in ended at another one: said, not silently replaced.
+  const previousIssuer = settings.issuerSource === 'profile' && settings.issuer !== undefined && settings.issuer !== server.issuer ? settings.issuer : undefined;
+  if (previousIssuer) {
+    const event = { type: 'issuer-changed', profile: settings.profile, from: previousIssuer, to: server.issuer } as const;
+    // A caller with no UI (`serve` signing in on demand) has it in its log.
+    if (deps.onProgress) deps.onProgress(event);
+    else deps.logger.info(`issuer for profile ${event.profile} changed: ${event.from} → ${event.to}`);
+  }
+  const upstream = discovered && input.resourceUrl ? input.resourceUrl : settings.upstream;
   const saved: ProfileConfig = {
     issuer: server.issuer,
     ...(chosen.source === 'given' ? { clientId } : {}),
@@ -153,7 +176,7 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
     ...(resource ? { resource } : {}),
     ...(settings.noResource ? { noResource: true } : {}),
     ...(settings.redirectHost !== '127.0.0.1' ? { redirectHost: settings.redirectHost } : {}),
-    ...(settings.upstream ? { upstream: settings.upstream } : discovered && input.resourceUrl ? { upstream: input.resourceUrl } : {}),
+    ...(upstream ? { upstream } : {}),
     ...(settings.assumePkce ? { assumePkce: true } : {}),
     ...(settings.prompt !== undefined ? { prompt: settings.prompt } : {}),
     ...(discovered ? { discovered: true } : {}),
@@ -163,6 +186,9 @@ export async function login(input: LoginInput, deps: LoginDeps): Promise<LoginRe
   return {
     profile: settings.profile,
     issuer: server.issuer,
+    ...(previousIssuer ? { previousIssuer } : {}),
+    ...(upstream ? { server: upstream } : {}),
+    clientId,
     clientSource: chosen.source,
     subject: tokens.subject,
     email: tokens.email,
@@ -309,11 +335,15 @@ async function browserFlow(server: DiscoveredServer, input: LoginInput, deps: Lo
     deps.onProgress?.({ type: 'authorize', url: url.href, browserOpened: opened });
     const callbackUrl = await loopback.callback;
     deps.onProgress?.({ type: 'exchanging' });
-    const response = await client.authorizationCodeGrant(
-      config,
-      callbackUrl,
-      { pkceCodeVerifier: verifier, expectedState: state, ...(nonce ? { expectedNonce: nonce } : {}), idTokenExpected },
-      resourceParams,
+    // The browser's page waits for the exchange: it then says who signed in, where and until when (or what failed).
+    const response = await loopback.finish(
+      client.authorizationCodeGrant(
+        config,
+        callbackUrl,
+        { pkceCodeVerifier: verifier, expectedState: state, ...(nonce ? { expectedNonce: nonce } : {}), idTokenExpected },
+        resourceParams,
+      ),
+      { issuer: server.issuer, clientId: chosen.clientId, server: input.resourceUrl ?? settings.upstream ?? resourceParams.resource },
     );
     return { response, chosen };
   } finally {
@@ -376,16 +406,49 @@ async function deviceFlow(config: client.Configuration, input: LoginInput, deps:
     verificationUriComplete: started.verification_uri_complete,
     expiresIn: started.expires_in,
   });
-  const signal = AbortSignal.any([AbortSignal.timeout(Math.min(input.timeoutMs, started.expires_in * 1000)), ...(deps.signal ? [deps.signal] : [])]);
+  const waitMs = Math.min(input.timeoutMs, started.expires_in * 1000);
+  // Ours (--timeout) when it is shorter than the code's own lifetime; else the code's.
+  const ownTimeout = input.timeoutMs < started.expires_in * 1000;
+  const timer = AbortSignal.timeout(waitMs);
+  const signal = AbortSignal.any([timer, ...(deps.signal ? [deps.signal] : [])]);
   try {
     return await client.pollDeviceAuthorizationGrant(config, started, resourceParams, { signal });
   } catch (err) {
-    if (signal.aborted || (err instanceof client.ResponseBodyError && err.error === 'expired_token')) {
-      throw new SeedError('LOGIN_TIMEOUT', 'could not sign in: the device code expired before it was approved', {
-        hint: `run \`seed-mcp login --device --profile ${settings.profile}\` again and enter the code within the time shown`,
+    if (deps.signal?.aborted) throw new SeedError('AUTH_FAILED', 'could not sign in: cancelled', { hint: `run \`${loginCommand(input, '--device')}\` to try again`, cause: err });
+    const expired = err instanceof client.ResponseBodyError && err.error === 'expired_token';
+    if (timer.aborted && ownTimeout && !expired) {
+      throw new SeedError('LOGIN_TIMEOUT', `could not sign in: gave up waiting for the device code to be approved after ${seconds(input.timeoutMs)} (--timeout)`, {
+        hint: `run \`${loginCommand(input, '--device', `--timeout ${Math.max(600, Math.ceil((input.timeoutMs * 2) / 1000))}`)}\` to wait longer (the code itself is valid ${seconds(started.expires_in * 1000)}), and enter the code at ${started.verification_uri}`,
+        cause: err,
+      });
+    }
+    if (timer.aborted || expired) {
+      throw new SeedError('LOGIN_TIMEOUT', `could not sign in: the device code expired after ${seconds(started.expires_in * 1000)} before it was approved`, {
+        hint: `run \`${loginCommand(input, '--device')}\` again and enter the new code at ${started.verification_uri} within the time shown`,
         cause: err,
       });
     }
     throw err;
   }
+}
+
+/** `300 s` or `10 min`. */
+function seconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 120 && s % 60 === 0 ? `${s / 60} min` : `${s} s`;
+}
+
+/** The `seed-mcp login` command line that repeats this sign-in, with `extra` flags. */
+function loginCommand(input: LoginInput, ...extra: string[]): string {
+  const { settings } = input;
+  return ['seed-mcp login', ...extra, `--profile ${settings.profile}`, ...(input.resourceUrl ? [input.resourceUrl] : [])].join(' ');
+}
+
+/** The loopback's timeout, with a hint that fits how the sign-in was started (browser or `--no-browser`). */
+function browserTimeout(err: SeedError, input: LoginInput): SeedError {
+  const longer = `--timeout ${Math.max(600, Math.ceil((input.timeoutMs * 2) / 1000))}`;
+  const hint = input.openBrowser
+    ? `run \`${loginCommand(input, longer)}\` and finish signing in within the time; if no browser opened, add --no-browser and open the printed URL yourself, or use --device`
+    : `run \`${loginCommand(input, '--no-browser', longer)}\` and open the printed URL within the time, in a browser that can reach 127.0.0.1 here (over SSH: add --port N and \`ssh -L N:127.0.0.1:N\`), or use --device`;
+  return new SeedError('LOGIN_TIMEOUT', `could not sign in: no answer from the browser within ${seconds(input.timeoutMs)}`, { hint, cause: err.cause ?? err });
 }

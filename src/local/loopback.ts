@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type * as client from 'openid-client';
 import { SeedError } from '../shared/errors.js';
-import { escapeHtml, htmlPage } from '../shared/html.js';
+import { escapeHtml, escapeWithCode, FACT_LIST_STYLE, factList, htmlPage, strictPageHeaders } from '../shared/html.js';
 import { redact } from '../shared/redact.js';
-import { fromOAuthErrorCode } from './oidc/map-error.js';
+import { fromOAuthErrorCode, mapOAuthError } from './oidc/map-error.js';
+import { toStoredTokens } from './tokens.js';
 
 export interface LoopbackOptions {
   /** Port to bind on 127.0.0.1; 0 picks a free one. */
@@ -14,28 +16,89 @@ export interface LoopbackOptions {
   timeoutMs: number;
   profile: string;
   signal?: AbortSignal;
+  /**
+   * How long the browser's answer waits for {@link LoopbackServer.finish} after the code arrived
+   * before it gets a page that only says to look at the terminal; default 15 s.
+   */
+  holdMs?: number;
+}
+
+/** Where the sign-in went, for the page: never a token. */
+export interface SignInPlace {
+  issuer: string;
+  /** The client id, for a failure that names it. */
+  clientId?: string;
+  /** The MCP server (the URL given, the upstream, or the resource), when known. */
+  server?: string;
 }
 
 export interface LoopbackServer {
   redirectUri: string;
-  /** Resolves with the callback URL (as the redirect URI plus the IdP's parameters). */
+  /**
+   * Resolves with the callback URL (as the redirect URI plus the IdP's parameters). The browser's
+   * answer is held until {@link finish} (or `holdMs`, or {@link close}).
+   */
   callback: Promise<URL>;
+  /**
+   * Awaits the token exchange of the code and answers the browser with its outcome: who signed
+   * in, the profile, the server and until when, or what failed and what to do. Returns (or
+   * throws) the exchange's own outcome.
+   */
+  finish<T extends client.TokenEndpointResponse & client.TokenEndpointResponseHelpers>(exchange: Promise<T>, place: SignInPlace): Promise<T>;
   close(): Promise<void>;
 }
 
-/** The page of an outcome: its heading green on success, red otherwise. */
+const STYLE = `${FACT_LIST_STYLE}h1.ok{color:#1a7f37}h1.fail{color:#cf222e}.error{border-left:4px solid #cf222e;padding:.2rem .8rem;background:#fff8f8}`;
+const HEADERS = strictPageHeaders(STYLE);
+
+/** A page of the outcome: its heading green on success, red otherwise; `body` is HTML the caller escaped. */
 function page(title: string, body: string, ok: boolean): string {
-  return htmlPage({
-    title: `seed-mcp: ${title}`,
-    body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p>`,
-    style: `h1{color:${ok ? '#1a7f37' : '#cf222e'}}`,
-  });
+  return htmlPage({ title: `seed-mcp: ${title}`, body: `<h1 class="${ok ? 'ok' : 'fail'}">${escapeHtml(title)}</h1>${body}`, style: STYLE });
+}
+
+const CLOSE_TAB = '<p class="note">You can close this tab and return to the terminal.</p>';
+
+/** What failed (the error's message) and what to do next (its hint), as the terminal says them. */
+function failurePage(title: string, err: SeedError): string {
+  return page(title, `<p class="error">${escapeWithCode(redact(err.message))}</p>${err.hint ? `<p>What to do: ${escapeWithCode(redact(err.hint))}</p>` : ''}${CLOSE_TAB}`, false);
+}
+
+/** `Dec 4, 2026, 11:00 PM GMT+1 (in 60 min)` in this machine's time, inside a `<time>`. */
+function expiryHtml(epochSec: number, nowMs: number): string {
+  const date = new Date(epochSec * 1000);
+  const when = new Intl.DateTimeFormat('en', { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' }).format(date);
+  const mins = Math.round((epochSec * 1000 - nowMs) / 60_000);
+  const rel = mins >= 120 ? `in ${Math.round(mins / 60)} h` : mins >= 0 ? `in ${mins} min` : `${-mins} min ago`;
+  return `<time datetime="${escapeHtml(date.toISOString())}">${escapeHtml(when)}</time> (${escapeHtml(rel)})`;
+}
+
+function signedInPage(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, place: SignInPlace, profile: string): string {
+  const nowMs = Date.now();
+  // The same reading of the answer as the stored set's (ID token, else a JWT access token's claims); only its display fields are used.
+  const t = toStoredTokens(response, { issuer: place.issuer, clientId: '', requestedScope: '', nowSec: Math.floor(nowMs / 1000) });
+  const who = t.name ?? t.email ?? t.subject;
+  const account = [t.name, t.email, t.subject ? `subject ${t.subject}` : undefined].filter(Boolean).join(' · ');
+  const login = `seed-mcp login --profile ${profile}`;
+  return page(
+    'Signed in',
+    `<p>seed-mcp is signed in${who ? ` as <strong>${escapeHtml(who)}</strong>` : ''}.</p>
+${factList([
+  ['Account', account || 'not told by the identity provider'],
+  ['Profile', profile],
+  ['MCP server', place.server],
+  ['Identity provider', place.issuer],
+  ['Access until', t.expiresAt !== undefined ? { html: expiryHtml(t.expiresAt, nowMs) } : 'no expiry given'],
+  ['Then', t.refreshToken ? 'renewed automatically with the refresh token, until the identity provider ends the session' : `no refresh token: sign in again with \`${login}\``],
+])}${CLOSE_TAB}`,
+    true,
+  );
 }
 
 /**
  * Starts the OAuth loopback redirect listener (RFC 8252) on 127.0.0.1. It accepts exactly one
- * callback: the first request to `/callback` settles the sign-in (success, the IdP's error, or a
+ * callback: the first request to `/callback` settles the sign-in (a code, the IdP's error, or a
  * `state` mismatch, which aborts), later ones get an "already completed" page, then it closes.
+ * A code's browser answer waits for {@link LoopbackServer.finish}, at most `holdMs`.
  */
 export async function startLoopback(options: LoopbackOptions): Promise<LoopbackServer> {
   let settled = false;
@@ -48,15 +111,36 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
   callback.catch(() => {});
   let redirectUri = '';
   const login = `seed-mcp login --profile ${options.profile}`;
+  /** The browser's request for a code, waiting for the exchange's outcome. */
+  let held: { res: ServerResponse; timer: NodeJS.Timeout } | undefined;
+  let answered: Promise<void> = Promise.resolve();
+
+  const send = (res: ServerResponse, status: number, html: string): Promise<void> =>
+    new Promise<void>((done) => {
+      res.once('close', () => done());
+      res.writeHead(status, { ...HEADERS, connection: 'close' });
+      res.end(html, () => done());
+    });
 
   const settle = (res: ServerResponse, status: number, html: string, outcome: () => void) => {
     settled = true;
-    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', connection: 'close' });
-    res.end(html, () => {
+    answered = send(res, status, html).then(() => {
       outcome();
       void close();
     });
   };
+
+  /** Answers the held request (if still held) and closes once it is written. */
+  const answerHeld = (status: number, html: string): Promise<void> => {
+    if (held) {
+      const { res, timer } = held;
+      held = undefined;
+      clearTimeout(timer);
+      answered = send(res, status, html);
+    }
+    return answered;
+  };
+  const WAITING = page('Sign-in received', '<p>The identity provider answered; seed-mcp finishes the sign-in in the terminal, which shows the result.</p>' + CLOSE_TAB, true);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -65,42 +149,41 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
       return;
     }
     if (settled) {
-      res.writeHead(400, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(page('Sign-in already completed', 'This sign-in has already been handled. You can close this tab.', false));
+      res.writeHead(400, HEADERS);
+      res.end(page('Sign-in already completed', `<p>This sign-in has already been handled.</p>${CLOSE_TAB}`, false));
       return;
     }
     const params = url.searchParams;
     const full = new URL(redirectUri);
     full.search = url.search;
     if (params.get('state') !== options.expectedState) {
-      settle(res, 400, page('Sign-in failed', 'The response did not match the sign-in that was started (state mismatch). Start again from the terminal.', false), () =>
-        reject(
-          new SeedError('STATE_MISMATCH', 'could not sign in: the callback carried a state that does not match this sign-in', {
-            hint: `a stale or forged redirect reached the loopback port; run \`${login}\` again`,
-          }),
-        ),
-      );
+      const err = new SeedError('STATE_MISMATCH', 'could not sign in: the callback carried a state that does not match this sign-in', {
+        hint: `a stale or forged redirect reached the loopback port; run \`${login}\` again`,
+      });
+      settle(res, 400, failurePage('Sign-in failed: state mismatch', err), () => reject(err));
       return;
     }
     const error = params.get('error');
     if (error) {
       const description = redact(params.get('error_description') ?? '');
-      const denied = error === 'access_denied';
-      settle(
-        res,
-        200,
-        page(denied ? 'Sign-in cancelled' : 'Sign-in failed', `${error}${description ? `: ${description}` : ''}. You can close this tab and return to the terminal.`, false),
-        () => reject(fromOAuthErrorCode(error, description, { doing: 'sign in', profile: options.profile })),
-      );
+      const err = fromOAuthErrorCode(error, description, { doing: 'sign in', profile: options.profile });
+      settle(res, 200, failurePage(error === 'access_denied' ? 'Sign-in cancelled' : 'Sign-in failed', err), () => reject(err));
       return;
     }
     if (!params.get('code')) {
-      settle(res, 400, page('Sign-in failed', 'The identity provider sent no authorization code.', false), () =>
-        reject(new SeedError('AUTH_FAILED', 'could not sign in: the callback carried no authorization code', { hint: `run \`${login}\` again` })),
-      );
+      const err = new SeedError('AUTH_FAILED', 'could not sign in: the callback carried no authorization code', { hint: `run \`${login}\` again` });
+      settle(res, 400, failurePage('Sign-in failed', err), () => reject(err));
       return;
     }
-    settle(res, 200, page('Signed in', 'You are signed in to seed-mcp. You can close this tab and return to the terminal.', true), () => resolve(full));
+    settled = true;
+    held = { res, timer: setTimeout(() => void answerHeld(200, WAITING), options.holdMs ?? 15_000) };
+    res.once('close', () => {
+      if (held?.res === res) {
+        clearTimeout(held.timer);
+        held = undefined;
+      }
+    });
+    resolve(full);
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
@@ -127,13 +210,34 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
 
   let closing: Promise<void> | undefined;
   function close(): Promise<void> {
-    closing ??= new Promise<void>((res) => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      server.close(() => res());
-      server.closeAllConnections();
-    });
+    closing ??= answerHeld(200, WAITING).then(
+      () =>
+        new Promise<void>((res) => {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          server.close(() => res());
+          server.closeAllConnections();
+        }),
+    );
     return closing;
+  }
+
+  async function finish<T extends client.TokenEndpointResponse & client.TokenEndpointResponseHelpers>(exchange: Promise<T>, place: SignInPlace): Promise<T> {
+    let response: T;
+    try {
+      response = await exchange;
+    } catch (err) {
+      await answerHeld(200, failurePage('Sign-in failed', mapOAuthError(err, { doing: 'sign in', issuer: place.issuer, clientId: place.clientId, profile: options.profile })));
+      throw err;
+    }
+    let html = WAITING;
+    try {
+      html = signedInPage(response, place, options.profile);
+    } catch {
+      // The page is a courtesy: a fact it cannot show never fails the sign-in.
+    }
+    await answerHeld(200, html);
+    return response;
   }
 
   await new Promise<void>((res, rej) => {
@@ -149,5 +253,5 @@ export async function startLoopback(options: LoopbackOptions): Promise<LoopbackS
   });
   const { port } = server.address() as AddressInfo;
   redirectUri = `http://${options.redirectHost}:${port}/callback`;
-  return { redirectUri, callback, close };
+  return { redirectUri, callback, finish, close };
 }

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { SeedError } from '../shared/errors.js';
 import { readClientKey, type ClientKey } from './oidc/client-auth.js';
 import { configDir, PROFILE_RE } from './paths.js';
-import type { ClientFields, ProfileConfig } from './profile-config.js';
+import { configFilePath, type ClientFields, type ProfileConfig } from './profile-config.js';
 
 export const DEFAULT_SCOPES = 'openid profile email offline_access';
 
@@ -32,6 +32,8 @@ export interface LocalSettings {
   profile: string;
   configDir: string;
   issuer?: string;
+  /** Where `issuer` came from: a server URL given on the command line beats only a saved one. */
+  issuerSource?: 'flag' | 'env' | 'profile';
   clientId?: string;
   /** Secret value (never printed); set for confidential clients only. */
   clientSecret?: string;
@@ -43,6 +45,8 @@ export interface LocalSettings {
   authParams: Record<string, string>;
   scopes: string;
   resource?: string;
+  /** Where `resource` came from: a saved one belongs to the saved server. */
+  resourceSource?: 'flag' | 'env' | 'profile';
   noResource: boolean;
   redirectHost: '127.0.0.1' | 'localhost';
   port: number;
@@ -178,14 +182,22 @@ export function resolveProfile(flags: LocalFlags, env: Env): string {
   return profile;
 }
 
-function checkUrl(problems: string[], name: string, value: string | undefined): void {
+function checkUrl(problems: string[], name: string, value: string | undefined, from?: string): void {
   if (value === undefined) return;
+  const origin = from ? ` (from ${from})` : '';
   try {
     const url = new URL(value);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${name} must be an http(s) URL, got: ${value}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${name} must be an http(s) URL, got: ${value}${origin}`);
   } catch {
-    problems.push(`${name} must be a URL, got: ${value}`);
+    problems.push(`${name} must be a URL, got: ${value}${origin}`);
   }
+}
+
+/** Names where a setting came from, for a problem line: the flag, the variable or the saved profile. */
+function sourceOf(flag: string, flagValue: unknown, envName: string, envValue: string | undefined, profile: string): string {
+  if (flagValue !== undefined) return flag;
+  if (envValue !== undefined) return envName;
+  return `profile "${profile}" in config.json`;
 }
 
 /**
@@ -196,13 +208,18 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
   const problems: string[] = [];
   const profile = resolveProfile(flags, env);
   const issuer = flags.issuer ?? env.SEED_MCP_ISSUER ?? saved.issuer;
-  checkUrl(problems, 'issuer', issuer);
-  const upstream = flags.upstream ?? env.SEED_MCP_UPSTREAM ?? saved.upstream;
-  checkUrl(problems, 'upstream', upstream);
+  const issuerSource = flags.issuer !== undefined ? 'flag' : env.SEED_MCP_ISSUER !== undefined ? 'env' : saved.issuer !== undefined ? 'profile' : undefined;
+  checkUrl(problems, 'issuer', issuer, sourceOf('--issuer', flags.issuer, 'SEED_MCP_ISSUER', env.SEED_MCP_ISSUER, profile));
+  const upstreamGiven = flags.upstream ?? env.SEED_MCP_UPSTREAM;
+  const upstream = upstreamGiven ?? saved.upstream;
+  // `serve --upstream B` on a profile saved for server A: B's own metadata names its IdP and
+  // resource, not what A's sign-in saved (only --issuer or SEED_MCP_ISSUER win over it).
+  const upstreamMoved = upstreamGiven !== undefined && saved.upstream !== undefined && upstreamGiven !== saved.upstream;
+  checkUrl(problems, 'upstream', upstream, sourceOf('--upstream', flags.upstream, 'SEED_MCP_UPSTREAM', env.SEED_MCP_UPSTREAM, profile));
 
   const noResource = flags.resource === false || (flags.resource === undefined && saved.noResource === true && !env.SEED_MCP_RESOURCE);
-  const resource = noResource ? undefined : ((flags.resource || undefined) ?? env.SEED_MCP_RESOURCE ?? saved.resource);
-  checkUrl(problems, 'resource', resource);
+  const resource = noResource ? undefined : ((flags.resource || undefined) ?? env.SEED_MCP_RESOURCE ?? (upstreamMoved ? undefined : saved.resource));
+  checkUrl(problems, 'resource', resource, sourceOf('--resource', flags.resource || undefined, 'SEED_MCP_RESOURCE', env.SEED_MCP_RESOURCE, profile));
 
   const redirectHost = flags.redirectHost ?? saved.redirectHost ?? '127.0.0.1';
   if (redirectHost !== '127.0.0.1' && redirectHost !== 'localhost') {
@@ -265,13 +282,14 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
 
   if (problems.length > 0) {
     throw new SeedError('CONFIG_INVALID', `could not use the configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
-      hint: 'fix the flags or SEED_MCP_* variables above; `seed-mcp config check` shows the effective configuration',
+      hint: `fix the flags, SEED_MCP_* variables or saved settings named above (profile "${profile}" is in ${configFilePath(configDir(env))}); then \`seed-mcp doctor --profile ${profile}\` checks the whole setup`,
     });
   }
   return {
     profile,
     configDir: configDir(env),
     issuer,
+    issuerSource,
     clientId: flags.clientId ?? env.SEED_MCP_CLIENT_ID ?? saved.clientId,
     clientSecret,
     clientSecretFile,
@@ -280,6 +298,7 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
     authParams,
     scopes,
     resource,
+    resourceSource: resource === undefined ? undefined : flags.resource ? 'flag' : env.SEED_MCP_RESOURCE ? 'env' : 'profile',
     noResource,
     redirectHost: redirectHost as LocalSettings['redirectHost'],
     port,
@@ -289,7 +308,7 @@ export function resolveLocalSettings(flags: LocalFlags, env: Env, saved: Profile
     assumePkce: flags.assumePkce ?? saved.assumePkce ?? false,
     prompt: flags.prompt ?? saved.prompt,
     scopeSource: scopeGiven === undefined ? 'default' : 'explicit',
-    discovered: !flags.issuer && !env.SEED_MCP_ISSUER && (saved.discovered === true || !saved.issuer),
+    discovered: !flags.issuer && !env.SEED_MCP_ISSUER && (saved.discovered === true || !saved.issuer || upstreamMoved),
     defaultEndpoints: saved.defaultEndpoints === true,
     clientMetadataUrl,
     enterprise,

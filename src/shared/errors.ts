@@ -26,6 +26,8 @@ const exitCodes = {
   ID_TOKEN_INVALID: ExitCode.AuthFailed,
   USAGE: ExitCode.Usage,
   CONFIG_INVALID: ExitCode.Usage,
+  /** Stored tokens of another issuer or server than the profile names now. */
+  PROFILE_MISMATCH: ExitCode.Usage,
   IDP_UNREACHABLE: ExitCode.Unreachable,
   IDP_ERROR: ExitCode.Unreachable,
   DISCOVERY_FAILED: ExitCode.Unreachable,

@@ -185,7 +185,7 @@ export const DEFAULT_RESOURCE = 'https://mcp.example.test/mcp';
 
 /** Messages oidc-provider prints for a quick-start setup, which this fixture is on purpose. */
 const HARMLESS_NOTICES = [
-  /^oidc-provider WARNING: Unsupported runtime/, // we run Node 20; it works (see TESTING.md)
+  /^oidc-provider WARNING: Unsupported runtime/, // we run Node 20; it works (every IdP test runs on it)
   /^oidc-provider WARNING: a quick start development-only feature devInteractions/,
   /^oidc-provider WARNING: a quick start development-only in-memory adapter/,
 ];

@@ -49,7 +49,9 @@ export function registerCloud(program: Command, ctx: CliContext, run: RunFn, ver
     .addHelpText(
       'after',
       `
-Configuration is by environment (every variable also takes NAME_FILE); \`seed-mcp config check\` prints the effective one.
+Configuration is by environment; every variable also takes NAME_FILE, a file holding its value.
+Every variable, with its default, aliases and NAME_FILE form: docs/configuration.md (configuration reference).
+Check a configuration without starting: seed-mcp config check (the effective configuration, secrets redacted; exit 2 when invalid).
 
 Examples:
   $ ALLOWED_ISSUERS=https://acme.okta.com/oauth2/default RESOURCE_IDENTIFIER=https://mcp.acme.com/mcp seed-mcp cloud

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { configDir } from '../../local/paths.js';
 import { createLogger, type LogLevel } from '../../shared/logger.js';
 import type { DemoCommand, DemoViewInfo } from '../ui/demo-view.js';
@@ -42,11 +42,19 @@ function viewInfo(ctx: CliContext, demo: RunningDemo, user: { login: string; pas
     profile: demo.plan.profile,
     configFile: demo.configFile,
     saved: `client id ${demo.plan.clientId}, scopes, upstream; no secret`,
+    ...(demo.profileChange ? { changed: profileChangeText(ctx, demo) } : {}),
     dataDir: demo.dataDir,
     keysCreated: demo.keysCreated,
     child: { name: demo.child.name, url: demo.child.url, servedAt: demo.child.servedAt },
     commands: demoCommands(binName(ctx.env), demo.plan.profile, demo.plan.mcpUrl, user),
   };
+}
+
+/** What the banner says when the demo moved a profile that named another server or issuer. */
+function profileChangeText(ctx: CliContext, demo: RunningDemo): string {
+  const change = demo.profileChange!;
+  const before = [change.fromServer ? `server ${change.fromServer}` : '', change.fromIssuer ? `issuer ${change.fromIssuer}` : ''].filter(Boolean).join(', ');
+  return `profile "${demo.plan.profile}" changed: it named ${before}, now this demo's; tokens from before do not count here (status exits 2 on them): sign in with \`${binName(ctx.env)} login --profile ${demo.plan.profile}\``;
 }
 
 /** Without a terminal: plain lines, each saying DEMO. */
@@ -58,6 +66,7 @@ function plainLines(info: DemoViewInfo): string {
     ...(info.child ? [`gateway child: ${info.child.name} at ${info.child.url} (on /mcp as ${info.child.name}_<tool>, alone at ${info.child.servedAt})`] : []),
     `demo user: ${info.user.login}  password: ${info.user.password}`,
     `profile "${info.profile}" saved in ${info.configFile} (${info.saved})`,
+    ...(info.changed ? [info.changed] : []),
     `demo data: ${info.dataDir} (signing keys and sessions: ${info.keysCreated ? 'new keys' : 'kept from the last run'})`,
     'next, in a second terminal:',
     ...info.commands.map((c) => `  ${c.command}`),
@@ -98,7 +107,7 @@ function holdSignals(): () => void {
  * starts nothing.
  */
 export async function runDemo(ctx: CliContext, opts: DemoOpts, profile: string | undefined, version: string): Promise<number> {
-  const { planDemo, demoClaudeConfig, startDemo, DEMO_USER } = await import('../../demo/run-demo.js');
+  const { planDemo, demoClaudeConfig, startDemo, defaultDemoDataDir, DEMO_USER } = await import('../../demo/run-demo.js');
   const plan = planDemo({ port: opts.port, idpPort: opts.idpPort, host: opts.host, profile });
   const dir = configDir(ctx.env);
   if (opts.printClaudeConfig) {
@@ -109,7 +118,7 @@ export async function runDemo(ctx: CliContext, opts: DemoOpts, profile: string |
   const logLevel: LogLevel = envLevel && LEVELS.includes(envLevel) ? envLevel : 'info';
   // Every log line says it comes from the demo, whichever part wrote it.
   const logger = createLogger({ level: logLevel, format: 'pretty', write: (line) => ctx.stderr.write(`[DEMO] ${line}\n`) });
-  const demo = await startDemo({ plan, dataDir: resolve(opts.dataDir ?? join(dir, 'demo')), configDir: dir, version, logger, logLevel });
+  const demo = await startDemo({ plan, dataDir: resolve(opts.dataDir ?? defaultDemoDataDir(dir, plan)), configDir: dir, version, logger, logLevel });
   const releaseSignals = holdSignals();
   try {
     if (!ctx.signal.aborted) {
@@ -135,7 +144,10 @@ export function registerDemo(program: Command, ctx: CliContext, run: RunFn, vers
     .description('the whole product on this machine: an embedded demo identity provider and seed-mcp cloud on 127.0.0.1 (not for production)')
     .option('--port <port>', 'port of the MCP server (default 4741); the identity provider takes the one below')
     .option('--idp-port <port>', 'port of the identity provider (default: --port minus 1)')
-    .option('--data-dir <dir>', "where the demo keeps its identity provider's signing keys and sessions (default: demo/ in the config dir)")
+    .option(
+      '--data-dir <dir>',
+      "where the demo keeps its identity provider's signing keys and sessions (default: demo/<idp port>-<port> in the config dir; one demo at a time per folder)",
+    )
     .option('--host <host>', 'only 127.0.0.1 (or localhost): the demo never listens on another address')
     .option('--print-claude-config', 'print the Claude Desktop entry that would use the demo, and start nothing')
     .addHelpText(

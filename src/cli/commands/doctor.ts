@@ -18,8 +18,8 @@ export function registerDoctor(program: Command, ctx: CliContext, run: RunFn): v
           writeJson(ctx, { ok, checks });
         } else {
           for (const c of checks) {
-            const mark = !c.ran ? '–' : c.ok ? '✔' : '✖';
-            ctx.stdout.write(`${mark} ${c.name}: ${c.detail}\n${!c.ok && c.fix ? `    → ${c.fix}\n` : ''}`);
+            const mark = !c.ran ? '–' : !c.ok ? '✖' : c.warning ? '⚠' : '✔';
+            ctx.stdout.write(`${mark} ${c.name}: ${c.detail}\n${(!c.ok || c.warning) && c.fix ? `    → ${c.fix}\n` : ''}`);
           }
         }
         return ok ? 0 : 1;

@@ -12,7 +12,7 @@ export const AUTH_PARAM_OPTION = [
   [] as string[],
 ] as const;
 
-/** Options of the MCP authorization client shared by login and serve (DESIGN: the bridge as an MCP authorization client). */
+/** Options of the MCP authorization client shared by login and serve (README, "From the URL alone: how `serve --upstream` and `login URL` sign in"). */
 export function addClientOptions(cmd: Command): Command {
   return cmd
     .option(
@@ -53,6 +53,11 @@ export function loginSummary(r: LoginResult): string {
   return `Signed in to ${r.issuer} as ${who(r)}${r.profile !== 'default' ? ` (profile ${r.profile})` : ''}, token valid until ${formatExpiry(r.expiresAt)}${r.hasRefreshToken ? ', refreshed automatically' : ''}. Tokens stored in ${r.store}.`;
 }
 
+/** Said when a sign-in moved the profile to another issuer. */
+export function issuerChangedLine(e: { profile: string; from: string; to: string }): string {
+  return `issuer for profile ${e.profile} changed: ${e.from} → ${e.to}`;
+}
+
 export function registerLogin(program: Command, ctx: CliContext, run: RunFn): void {
   addClientOptions(program.command('login'))
     .description('sign in through the browser (authorization code + PKCE) and store the tokens')
@@ -70,7 +75,7 @@ export function registerLogin(program: Command, ctx: CliContext, run: RunFn): vo
     .option('--browser-command <cmd>', 'command that opens the URL (default: $BROWSER, else the system browser)')
     .option('--device', 'use the device flow (RFC 8628), for SSH sessions and machines without a browser')
     .addOption(new Option('--redirect-host <host>', 'host name in the redirect URI, for IdPs that registered localhost').choices(['127.0.0.1', 'localhost']))
-    .option('--timeout <seconds>', 'give up waiting for the browser after this long', '300')
+    .option('--timeout <seconds>', 'give up waiting for the browser (or the device approval) after this many seconds', '300')
     .option('--assume-pkce', 'use an IdP that supports PKCE S256 without advertising it (Entra ID)')
     .option('--prompt <value>', 'OIDC prompt to send (default: consent when asking for offline_access; "default" sends none)')
     .option('--json', 'print the result as JSON')
@@ -81,14 +86,17 @@ Examples:
   $ seed-mcp login --issuer https://acme.okta.com/oauth2/default --client-id 0oa1b2c3
   $ seed-mcp login https://mcp.example.com/mcp --client-id seed-cli
   $ seed-mcp login --device --profile work          # over SSH
+  $ seed-mcp login --profile demo                    # again, at the server the profile holds
   $ seed-mcp login --issuer https://login.microsoftonline.com/TENANT/v2.0 --client-id ID --no-resource --assume-pkce`,
     )
     .action(async (resourceUrl: string | undefined, opts: LoginOpts, cmd: Command) => {
       await run(opts.json, async () => {
-        const timeoutSec = Number(opts.timeout);
+        const timeoutSec = /^\s*\d+(\.\d+)?\s*$/.test(opts.timeout) ? Number(opts.timeout) : NaN;
         if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) {
           const { SeedError } = await import('../../shared/errors.js');
-          throw new SeedError('USAGE', `could not use --timeout ${opts.timeout}: it must be a positive number of seconds`);
+          throw new SeedError('USAGE', `could not use --timeout ${opts.timeout}: it must be a positive number of seconds`, {
+            hint: 'pass the seconds to wait for the sign-in, e.g. --timeout 600 (default 300)',
+          });
         }
         const settings = await loadSettings(ctx, { ...opts, profile: profileOf(cmd) }, resourceUrl);
         const store = await loadStore(ctx, settings);
@@ -116,6 +124,8 @@ Examples:
                 ? `Opened the browser to sign in. If it did not open, visit:\n  ${e.url}\nWaiting for the sign-in to finish (Ctrl-C to cancel)…\n`
                 : `Open this URL in a browser to sign in:\n  ${e.url}\nWaiting for the sign-in to finish (Ctrl-C to cancel)…\n`,
             );
+          } else if (e.type === 'issuer-changed') {
+            ctx.stderr.write(`${issuerChangedLine(e)}\n`);
           } else if (e.type === 'device') {
             ctx.stderr.write(
               `To sign in, open ${e.verificationUri} and enter the code ${e.userCode}\n${e.verificationUriComplete ? `  (or open ${e.verificationUriComplete})\n` : ''}Waiting for approval (code valid ${Math.round(e.expiresIn / 60)} min; Ctrl-C to cancel)…\n`,
@@ -123,7 +133,7 @@ Examples:
           }
         };
         const result = await login(input, { store, browser, logger: ctx.logger, onProgress, signal: ctx.signal });
-        if (opts.json) writeJson(ctx, result);
+        if (opts.json) writeJson(ctx, (await import('../../local/status.js')).loginReport(result));
         else ctx.stdout.write(loginSummary(result) + '\n');
         return 0;
       });

@@ -12,7 +12,9 @@ const IDENTITY_TEXT: Record<IdentitySource, string> = {
 export function registerStatus(program: Command, ctx: CliContext, run: RunFn): void {
   program
     .command('status')
-    .description('show who is signed in, the issuer, scopes, expiry and where tokens are stored (exit 0 signed in, 1 not)')
+    .description(
+      "show who is signed in, the issuer, scopes, expiry and where tokens are stored (exit 0 signed in, 1 not, 2 when the tokens are for another issuer or server than the profile's)",
+    )
     .option('--json', 'print the status as JSON')
     .addHelpText('after', '\nExamples:\n  $ seed-mcp status\n  $ seed-mcp status --profile work --json\n')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
@@ -25,7 +27,7 @@ export function registerStatus(program: Command, ctx: CliContext, run: RunFn): v
           writeJson(ctx, s);
         } else if (!s.signedIn) {
           ctx.stdout.write(
-            `Not signed in (profile ${s.profile}). Tokens would be stored in ${s.store.location}.\n  → run \`seed-mcp login${s.profile !== 'default' ? ` --profile ${s.profile}` : ''}\`\n`,
+            `Not signed in (profile ${s.profile}${s.server ? `, server ${s.server}` : ''}). Tokens would be stored in ${s.store.location}.\n  → run \`seed-mcp login${s.profile !== 'default' ? ` --profile ${s.profile}` : ''}\`\n`,
           );
         } else {
           const expiry = s.expiresAt ? formatExpiry(Date.parse(s.expiresAt) / 1000) : 'no expiry given';
@@ -33,6 +35,7 @@ export function registerStatus(program: Command, ctx: CliContext, run: RunFn): v
             [
               `Signed in as ${who(s)} (profile ${s.profile})`,
               `  issuer:   ${s.issuer}`,
+              ...(s.server ? [`  server:   ${s.server}`] : []),
               `  client:   ${s.clientId}`,
               `  subject:  ${s.subject ?? '-'}`,
               ...(s.identitySource ? [`  identity: ${IDENTITY_TEXT[s.identitySource]}`] : []),

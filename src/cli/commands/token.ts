@@ -11,7 +11,11 @@ export function registerToken(program: Command, ctx: CliContext, run: RunFn): vo
       await run(false, async () => {
         const settings = await loadSettings(ctx, { profile: profileOf(cmd) });
         const store = await loadStore(ctx, settings);
-        const { createTokenSource } = await import('../../local/token-source.js');
+        const [{ createTokenSource }, { tokensMismatch }] = await Promise.all([import('../../local/token-source.js'), import('../../local/status.js')]);
+        // A token of another issuer or server than the profile names would only earn a 401 there.
+        const stored = await store.get(settings.profile);
+        const mismatch = stored && tokensMismatch(settings, stored);
+        if (mismatch) throw mismatch;
         const tokens = await createTokenSource(settings, { store, logger: ctx.logger }).get();
         ctx.stdout.write(tokens.accessToken + '\n');
         return 0;

@@ -15,6 +15,8 @@ export interface DemoViewInfo {
   configFile: string;
   /** What was saved for the profile, in words. */
   saved: string;
+  /** Set when the demo moved a profile that named another server or issuer: what changed and what to do. */
+  changed?: string;
   dataDir: string;
   keysCreated: boolean;
   /** The gateway child the MCP server fronts: its own URL, and where the MCP server serves it alone. */
@@ -73,6 +75,7 @@ export async function renderDemo(stream: NodeJS.WritableStream, info: DemoViewIn
         <Row label={`Profile "${info.profile}"`}>
           <Text>saved in {info.configFile}</Text>
           <Text dimColor>{info.saved}</Text>
+          {info.changed ? <Text color="yellow">{info.changed}</Text> : null}
         </Row>
         <Row label="Demo data">
           <Text>{info.dataDir}</Text>

@@ -4,6 +4,7 @@ function labelFor(event: LoginProgress | undefined): string {
   if (!event || event.type === 'discovering') return `Discovering the identity provider${event ? ` at ${event.target}` : ''}…`;
   if (event.type === 'exchanging') return 'Exchanging the authorization code…';
   if (event.type === 'device') return 'Waiting for approval (Ctrl-C to cancel)…';
+  if (event.type === 'issuer-changed') return 'Saving the profile…';
   return 'Waiting for you to finish signing in (Ctrl-C to cancel)…';
 }
 
@@ -43,6 +44,14 @@ export async function renderLogin(stream: NodeJS.WritableStream) {
             `Open \x1b[1m${event.verificationUri}\x1b[22m and enter the code \x1b[1;36m${event.userCode}\x1b[0m\n${event.verificationUriComplete ? `  (or open ${event.verificationUriComplete})\n` : ''}`,
           );
         }
+        instance = mount(event);
+        return;
+      }
+      if (event.type === 'issuer-changed') {
+        // A plain line that stays on screen: the spinner line is cleared when the sign-in ends.
+        instance.clear();
+        instance.unmount();
+        stream.write(`\x1b[33missuer for profile ${event.profile} changed: ${event.from} → ${event.to}\x1b[39m\n`);
         instance = mount(event);
         return;
       }

@@ -1,6 +1,6 @@
 /**
- * The errors of bearer-token validation: {@link CloudError}s with the codes of the product
- * contract's table (DESIGN.md, "Cloud-mode HTTP surface"). Their status, challenge and `Action:`
+ * The errors of bearer-token validation: {@link CloudError}s with the product contract's codes
+ * (README, "In a container: `seed-mcp cloud`", Failures). Their status, challenge and `Action:`
  * hint come from the one table in `../errors.ts`.
  */
 import { CloudError, type CloudErrorExtra } from '../errors.js';

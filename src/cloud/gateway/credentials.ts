@@ -1,5 +1,5 @@
 /**
- * The gateway's outbound credentials (DESIGN.md "Gateway mode (cloud)"): the bearer the gateway
+ * The gateway's outbound credentials (README, "Gateway: `UPSTREAMS_FILE`", Credentials): the bearer the gateway
  * sends to one child, per its `auth` in the upstreams file. The caller's own token never reaches a
  * child; `token_exchange` only uses it as the RFC 8693 `subject_token` at the issuer.
  *

@@ -1,5 +1,5 @@
 /**
- * Gateway mode (`UPSTREAMS_FILE`, DESIGN.md "Gateway mode (cloud)"): the MCP servers ("children")
+ * Gateway mode (`UPSTREAMS_FILE`, README "Gateway: `UPSTREAMS_FILE`"): the MCP servers ("children")
  * that `seed-mcp cloud` fronts, as the upstreams file declares them once validated.
  */
 

@@ -1,5 +1,5 @@
 /**
- * `UPSTREAMS_FILE`: the children of gateway mode (DESIGN.md "Gateway mode (cloud)"), YAML or JSON,
+ * `UPSTREAMS_FILE`: the children of gateway mode (README, "Gateway: `UPSTREAMS_FILE`"), YAML or JSON,
  * validated with every problem at once and reloaded on change like the tool policy.
  *
  * ```yaml

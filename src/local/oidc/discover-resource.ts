@@ -1,5 +1,6 @@
 import { SeedError } from '../../shared/errors.js';
 import { allowDefaultEndpoints, isLoopbackUrl } from './issuer.js';
+import { unreachableReason } from './map-error.js';
 
 /** What RFC 9728 protected-resource metadata told us about a server. */
 export interface ResourceDiscovery {
@@ -89,9 +90,10 @@ export async function discoverFromResource(resourceUrlText: string, options: Dis
   const unreachable = (url: string, err: unknown) =>
     new SeedError(
       'IDP_UNREACHABLE',
-      `could not discover sign-in for ${resourceUrlText}: ${url} is unreachable (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`,
+      // The server's own URL is not named twice.
+      `could not discover sign-in for ${resourceUrlText}: ${url === resourceUrl.href ? 'it' : url} is unreachable: ${unreachableReason(err) ?? (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name}`,
       {
-        hint: 'check the URL and the network (VPN, HTTPS_PROXY); or pass --issuer to skip discovery',
+        hint: 'check the URL, that the MCP server is running, and the network (VPN, HTTPS_PROXY); or pass --issuer to skip discovery',
         cause: err,
       },
     );

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { SeedError } from '../../shared/errors.js';
 import { chooseAuthMethod, clientAuthFor, type ClientKey } from './client-auth.js';
-import { mapOAuthError } from './map-error.js';
+import { mapOAuthError, unreachableHint, unreachableReason } from './map-error.js';
 
 /** True for http URLs on the loopback interface, the only place plain http is allowed. */
 export function isLoopbackUrl(url: URL): boolean {
@@ -221,6 +221,8 @@ function mapDiscoveryError(err: unknown, issuer: string, profile: string): SeedE
       cause: err,
     });
   }
+  const net = unreachableReason(err);
+  if (net) return new SeedError('IDP_UNREACHABLE', `could not reach ${issuer}: ${net}`, { hint: unreachableHint(issuer), cause: err });
   const mapped = mapOAuthError(err, { doing: `discover the identity provider at ${issuer}`, issuer, profile });
   if (mapped.code === 'AUTH_FAILED' || mapped.code === 'IDP_ERROR') {
     return new SeedError('DISCOVERY_FAILED', `could not discover the identity provider at ${issuer}: ${message}`, {

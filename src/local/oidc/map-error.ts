@@ -18,9 +18,39 @@ function networkCode(err: unknown): string | undefined {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
     if ((e as Error).name === 'TimeoutError') return 'ETIMEDOUT';
+    // fetch's own refusal: a port the Fetch standard blocks (1, 22, 25, 6000…) is never connected to.
+    if ((e as Error).message === 'bad port') return 'BAD_PORT';
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+const NETWORK_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed',
+  BAD_PORT: "fetch never connects to that port: it is on the Fetch standard's list of blocked ports",
+};
+
+/**
+ * Why a URL could not be reached, in words (`connection refused (ECONNREFUSED)`), or undefined
+ * when `err` is not a network failure.
+ */
+export function unreachableReason(err: unknown): string | undefined {
+  const code = networkCode(err);
+  if (!code) return undefined;
+  return code === 'BAD_PORT' ? NETWORK_WORDS.BAD_PORT : `${NETWORK_WORDS[code] ?? 'network error'} (${code})`;
+}
+
+/** What to check when an identity provider cannot be reached. */
+export function unreachableHint(issuer: string | undefined): string {
+  return `check that ${issuer ?? 'the issuer URL'} is the identity provider you meant and that it is running, then the network, VPN or proxy (HTTPS_PROXY)`;
 }
 
 export interface MapContext {
@@ -38,12 +68,11 @@ export interface MapContext {
 export function mapOAuthError(err: unknown, ctx: MapContext): SeedError {
   if (isSeedError(err)) return err;
   const login = `seed-mcp login --profile ${ctx.profile}`;
-  const net = networkCode(err);
+  const net = unreachableReason(err);
   if (net) {
-    return new SeedError('IDP_UNREACHABLE', `could not ${ctx.doing}: the identity provider${ctx.issuer ? ` at ${ctx.issuer}` : ''} is unreachable (${net})`, {
-      hint: 'check the network, VPN or proxy (HTTPS_PROXY), and the issuer URL; `seed-mcp doctor` checks each',
-      cause: err,
-    });
+    // "could not discover the identity provider at X" names it already: not twice.
+    const where = ctx.issuer && !ctx.doing.includes(ctx.issuer) ? `the identity provider at ${ctx.issuer} is unreachable` : 'it is unreachable';
+    return new SeedError('IDP_UNREACHABLE', `could not ${ctx.doing}: ${where}: ${net}`, { hint: unreachableHint(ctx.issuer), cause: err });
   }
   // A token endpoint refusing the client's authentication answers 401 with a challenge (RFC 6749 §5.2).
   if (err instanceof client.WWWAuthenticateChallengeError) {

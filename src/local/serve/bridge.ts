@@ -35,7 +35,8 @@ function networkReason(err: unknown): string | undefined {
  * Bridges to a remote MCP server over Streamable HTTP with the bearer token. The SDK client
  * negotiates the protocol era (2026-07-28, else `initialize`). Connects lazily, refreshes once
  * on a 401, turns a 403 `insufficient_scope` into a step-up sign-in, and when the upstream is
- * down answers with a tool error and connects again on a later call — no restart needed.
+ * down answers a tool call with a tool error and a list request with an empty list (and a warning
+ * on stderr), and connects again on a later call — no restart needed.
  */
 export function createBridge(options: BridgeOptions): UpstreamProxy {
   const { auth, logger } = options;
@@ -137,20 +138,41 @@ export function createBridge(options: BridgeOptions): UpstreamProxy {
     return new ToolError(`Could not ${what}: the upstream MCP server at ${url.href} failed (${redact((err as Error).message)}). Retry; if it persists, check the server.`);
   }
 
+  /**
+   * A list request while the upstream cannot answer (down, or no token yet): an empty page and a
+   * warning on stderr, not an error. Hosts ask for these lists on their own at start-up and show a
+   * failed one as a broken server (Claude Desktop does), while an empty one lets them go on with
+   * seed-mcp's own tools and ask again later; the next call reconnects. An answer from the upstream
+   * itself (a JSON-RPC error) passes through as it came.
+   */
+  async function list<T>(noun: string, empty: T, op: (c: Client) => Promise<T>): Promise<T> {
+    try {
+      return await call(`list ${noun}`, op);
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err;
+      // The error reads `Could not list tools: why` for a tool result; the log line says it once.
+      const message = (err as Error).message;
+      const why = message.startsWith(`Could not list ${noun}: `) ? message.slice(`Could not list ${noun}: `.length) : message;
+      logger.warn(`could not list the upstream's ${noun}, answering an empty list: ${why}`);
+      return empty;
+    }
+  }
+
   return {
-    listTools: (cursor, signal) => call('list the upstream tools', (c) => c.listTools(cursor ? { cursor } : undefined, { signal })),
+    // `tools/list` too: an empty page here, seed-mcp's own tools added by the server (see server-factory.ts).
+    listTools: (cursor, signal) => list('tools', { tools: [] }, (c) => c.listTools(cursor ? { cursor } : undefined, { signal })),
     // A plain request, not client.callTool(): that would also check structuredContent against the
     // tool's output schema, which the host does itself; the bridge only passes the result on.
     callTool: (params, signal) => call(`call ${params.name}`, (c) => c.request({ method: 'tools/call', params }, { signal })) as never,
     listResources: (cursor, signal) =>
-      call('list resources', async (c) => (c.getServerCapabilities()?.resources ? c.listResources(cursor ? { cursor } : undefined, { signal }) : { resources: [] })),
+      list('resources', { resources: [] }, async (c) => (c.getServerCapabilities()?.resources ? c.listResources(cursor ? { cursor } : undefined, { signal }) : { resources: [] })),
     listResourceTemplates: (cursor, signal) =>
-      call('list resource templates', async (c) =>
+      list('resource templates', { resourceTemplates: [] }, async (c) =>
         c.getServerCapabilities()?.resources ? c.listResourceTemplates(cursor ? { cursor } : undefined, { signal }) : { resourceTemplates: [] },
       ),
     readResource: (params, signal) => call(`read ${params.uri}`, (c) => c.readResource(params, { signal })),
     listPrompts: (cursor, signal) =>
-      call('list prompts', async (c) => (c.getServerCapabilities()?.prompts ? c.listPrompts(cursor ? { cursor } : undefined, { signal }) : { prompts: [] })),
+      list('prompts', { prompts: [] }, async (c) => (c.getServerCapabilities()?.prompts ? c.listPrompts(cursor ? { cursor } : undefined, { signal }) : { prompts: [] })),
     getPrompt: (params, signal) => call(`get the prompt ${params.name}`, (c) => c.getPrompt(params, { signal })),
     async close() {
       const c = connecting;

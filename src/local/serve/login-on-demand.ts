@@ -171,6 +171,7 @@ export function createLoginStarter(options: LoginStarterOptions): LoginStarter {
     )
       .then(async (r) => {
         settle(true);
+        if (r.previousIssuer) logger.warn(`issuer for profile ${r.profile} changed: ${r.previousIssuer} → ${r.issuer} (the upstream names it)`);
         logger.info(`signed in to ${r.issuer} as ${r.email ?? r.subject ?? 'unknown'} (profile ${r.profile})`);
         options.onSignedIn?.();
         succeed(true);

@@ -13,10 +13,14 @@ export interface RefusalDeps {
 }
 
 /** Records `err` as refused; `fields` go into the audit event (never a token). */
-export function recordRefusal(deps: RefusalDeps, err: CloudError, fields: Record<string, unknown>, seconds?: number): void {
+export function recordRefusal(deps: RefusalDeps, err: CloudError, fields: Record<string, unknown>, seconds?: number, noCredentials = false): void {
   if (errorSpec(err.code).authFailure) {
     deps.metrics?.authAttempt('failure', err.code, seconds);
-    deps.logger.warn('cloud_auth_failed', { event: 'cloud_auth_failed', code: err.code, ...fields });
+    // A request with no Authorization header at all is how every MCP client starts (the 401
+    // challenge leads it to the metadata and a sign-in): an audit event at info, not a warning.
+    // Another scheme (Basic, a bare token…) or a token that fails is one.
+    const level = noCredentials && err.code === 'MISSING_AUTHORIZATION' ? 'info' : 'warn';
+    deps.logger[level]('cloud_auth_failed', { event: 'cloud_auth_failed', code: err.code, ...fields });
     return;
   }
   switch (err.code) {

@@ -71,7 +71,10 @@ export function createAuthenticate(deps: AuthenticateDeps): Authenticate {
     return known.auth;
   };
   const refused = (err: unknown, req: IncomingMessage, started: number): never => {
-    if (isCloudError(err)) recordRefusal(deps, err, { reason: err.description, ip: req.socket.remoteAddress }, (performance.now() - started) / 1000);
+    if (isCloudError(err)) {
+      const seconds = (performance.now() - started) / 1000;
+      recordRefusal(deps, err, { reason: err.description, ip: req.socket.remoteAddress }, seconds, req.headers.authorization === undefined);
+    }
     throw err;
   };
 

@@ -119,6 +119,10 @@ describe('the demo, twice, on other ports', () => {
     expect(token.code).toBe(1);
     expect(lines(token.stderr)).toEqual(['✖ could not get a token: profile "demo" is not signed in', '  → run `seed-mcp login --profile demo`']);
 
+    // doctor finds the IdP where login will: at the server the profile names (it said "no issuer configured").
+    const doctor = await cli(['doctor', '--profile', 'demo']);
+    expect(doctor.stdout).toMatch(new RegExp(`✔ identity provider: ${first.issuer} discovered in \\d+ ms \\(PKCE S256[^)]*\\), named by ${first.mcpUrl}\n`));
+
     const login = await cli(['login', '--profile', 'demo']);
     expect(login.code, login.stderr).toBe(0);
     expect(login.stdout).toContain(`Signed in to ${first.issuer} as Demo User <demo@example.com> (profile demo)`);
@@ -145,6 +149,8 @@ describe('the demo, twice, on other ports', () => {
     const json = await cli(['status', '--profile', 'demo', '--json']);
     expect(json.code).toBe(2);
     expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'PROFILE_MISMATCH' });
+    // doctor checks the IdP of the server the profile names now, not the issuer saved by the first sign-in.
+    expect((await cli(['doctor', '--profile', 'demo'])).stdout).toContain(`✔ identity provider: ${second.issuer} discovered in `);
     const token = await cli(['token', '--profile', 'demo']);
     expect(token.code).toBe(2);
     expect(token.stdout).toBe('');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logLines, runCli, SCRIPTED_BROWSER, startCli, tempDirs } from './support/cli.js';
 import { approveDevice } from './support/scripted-browser.mjs';
-import { startIdp, type TestIdp } from './support/idp.js';
+import { startIdp, startIdpWithBrokenIdTokens, type TestIdp } from './support/idp.js';
 
 let idp: TestIdp;
 const cleanups: Array<() => unknown> = [];
@@ -36,13 +36,7 @@ const browserEnv = (dir: string, extra: Record<string, string> = {}) => ({
 describe('the ID token is validated', () => {
   it('refuses an ID token whose signature was tampered with, storing nothing', async () => {
     // Flip the signature of every ID token the token endpoint hands out.
-    const tampering = await startIdp({
-      onTokenResponse: (body) => {
-        if (typeof body.id_token !== 'string') return;
-        const [h, p, sig] = body.id_token.split('.');
-        body.id_token = `${h}.${p}.${sig!.startsWith('A') ? 'B' : 'A'}${sig!.slice(1)}`;
-      },
-    });
+    const tampering = await startIdpWithBrokenIdTokens();
     cleanups.push(() => tampering.close());
     const dir = newDir();
     const r = await runCli(['login', '--issuer', tampering.issuer, '--client-id', tampering.clientId], browserEnv(dir));

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startLoopback } from '../src/local/loopback.js';
 import { type CliResult, startCli, tempDirs } from './support/cli.js';
 import { json, startStub, type Stub } from './support/http-stub.js';
-import { startIdp, type TestIdp } from './support/idp.js';
+import { startIdp, startIdpWithBrokenIdTokens, type TestIdp } from './support/idp.js';
 import { type FollowLoginOptions, followLogin } from './support/scripted-browser.mjs';
 
 let idp: TestIdp;
@@ -140,13 +140,7 @@ describe('the page after signing in', () => {
 
   it('a token exchange that fails shows what failed and what to do; the CLI exits 1 and stores nothing', async () => {
     // Every ID token's signature broken: the code arrives, the exchange then fails validation.
-    const tampering = await startIdp({
-      onTokenResponse: (body) => {
-        if (typeof body.id_token !== 'string') return;
-        const [h, p, sig] = body.id_token.split('.');
-        body.id_token = `${h}.${p}.${sig!.startsWith('A') ? 'B' : 'A'}${sig!.slice(1)}`;
-      },
-    });
+    const tampering = await startIdpWithBrokenIdTokens();
     cleanups.push(() => tampering.close());
     const dir = newDir();
     const login = await startLogin(['--issuer', tampering.issuer, '--client-id', tampering.clientId, '--profile', 'broken'], dir);

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { isSeedError } from '../shared/errors.js';
+import { discoverFromResource } from './oidc/discover-resource.js';
 import { discoverIssuer } from './oidc/issuer.js';
 import type { LocalSettings } from './settings.js';
 import { tokensDir } from './token-store/file.js';
@@ -53,20 +54,35 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
     checks.push({ name: 'keychain', ok: true, ran: false, detail: `not used (SEED_MCP_TOKEN_STORE=${settings.tokenStore})` });
   }
 
+  // A profile that names its server (after `seed-mcp demo`, or `serve --upstream URL`) finds its
+  // IdP there, as `login` does: the saved issuer of a discovered profile may be out of date.
+  let issuer = settings.issuer;
+  let namedBy: string | undefined;
+  if (settings.upstream && (!issuer || settings.discovered)) {
+    try {
+      const found = await discoverFromResource(settings.upstream, { timeoutMs: 10_000 });
+      if (found.authorizationServers[0]) {
+        issuer = found.authorizationServers[0];
+        namedBy = settings.upstream;
+      }
+    } catch {
+      // The upstream check below says why it cannot be reached; the saved issuer, if any, is checked.
+    }
+  }
   // A discovered authorization server needs no client id: seed-mcp registers itself there.
-  if (!settings.issuer || (!settings.clientId && !settings.discovered)) {
+  if (!issuer || (!settings.clientId && !settings.discovered && !namedBy)) {
     checks.push({
       name: 'identity provider',
       ok: false,
       ran: true,
-      detail: `no ${!settings.issuer ? 'issuer' : 'client id'} configured for profile "${settings.profile}"`,
+      detail: `no ${!issuer ? 'issuer' : 'client id'} configured for profile "${settings.profile}"`,
       fix: 'run `seed-mcp login --issuer URL --client-id ID` (or `seed-mcp login MCP_URL`), or set SEED_MCP_ISSUER / SEED_MCP_CLIENT_ID',
     });
   } else {
     try {
       const started = performance.now();
       const config = await discoverIssuer({
-        issuer: settings.issuer,
+        issuer,
         clientId: settings.clientId ?? 'seed-mcp',
         profile: settings.profile,
         assumePkce: settings.assumePkce,
@@ -78,9 +94,9 @@ export async function runDoctor(settings: LocalSettings, deps: DoctorDeps = {}):
         name: 'identity provider',
         ok: true,
         ran: true,
-        detail: `${settings.issuer} discovered in ${ms} ms (PKCE S256${config.serverMetadata().device_authorization_endpoint ? ', device flow' : ''})`,
+        detail: `${issuer} discovered in ${ms} ms (PKCE S256${config.serverMetadata().device_authorization_endpoint ? ', device flow' : ''})${namedBy ? `, named by ${namedBy}` : ''}`,
       });
-      checks.push(await clockSkew(settings.issuer, deps.now));
+      checks.push(await clockSkew(issuer, deps.now));
     } catch (err) {
       checks.push({
         name: 'identity provider',

@@ -328,6 +328,17 @@ function page(title: string, body: string): string {
  *
  * Close it with {@link TestIdp.close} (e.g. in `afterAll`).
  */
+/** A test IdP whose token endpoint hands out every ID token with its signature flipped (the exchange then fails validation). */
+export function startIdpWithBrokenIdTokens(): Promise<TestIdp> {
+  return startIdp({
+    onTokenResponse: (body) => {
+      if (typeof body.id_token !== 'string') return;
+      const [h, p, sig] = body.id_token.split('.');
+      body.id_token = `${h}.${p}.${sig!.startsWith('A') ? 'B' : 'A'}${sig!.slice(1)}`;
+    },
+  });
+}
+
 export async function startIdp(options: IdpOptions = {}): Promise<TestIdp> {
   const { mod, initializeKeystore } = await loadProvider();
   const { default: Provider, errors } = mod;

@@ -80,6 +80,24 @@ describe('JWKS in the background (issue #14)', () => {
     expect(Date.now() - back).toBeLessThan(8_000);
   });
 
+  it('the OAuth proxy started while its IdP is down finds it again in the background: readiness says ok with no sign-in', async () => {
+    const port = await freePort();
+    const lines: string[] = [];
+    const server = await cloud({ OIDC_ISSUER: `http://127.0.0.1:${port}`, OAUTH_PROXY_ENABLED: 'true', OAUTH_CLIENT_ID: 'seed-cli', OAUTH_SIGNING_KEYS: signingKeyPem() }, lines);
+    const proxyStatus = async () => {
+      const body = (await (await fetch(`${server.url}/health/ready`)).json()) as { checks: { oauth_proxy?: { status: string } } };
+      return body.checks.oauth_proxy?.status;
+    };
+    await eventually('the proxy reporting its IdP unavailable', async () => (await proxyStatus()) === 'unavailable', 10_000);
+
+    await idpOn(port);
+    const back = Date.now();
+    // No request reaches the proxy: only the background retry (first after 10 s) can find the IdP.
+    await eventually('the proxy reporting its IdP ok', async () => (await proxyStatus()) === 'ok', 15_000, 200);
+    expect(Date.now() - back).toBeLessThan(12_000);
+    expect(lines.some((l) => l.includes('"event":"oauth_idp_discovered"') && l.includes('reachable again'))).toBe(true);
+  }, 30_000);
+
   it('a newly published key works within 5 s of its first use; a storm of unknown kids costs at most one fetch or two', async () => {
     const idp = await idpOn();
     const server = await cloud({ OIDC_ISSUER: idp.issuer });

@@ -170,6 +170,7 @@ function fakeIdp(next: () => Promise<IdpTokens>): IdpClient & { refreshes: { tok
     revoke: async () => true,
     warm: async () => {},
     status: () => ({ status: 'ok' }),
+    close: () => {},
   };
 }
 

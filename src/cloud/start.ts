@@ -162,6 +162,7 @@ export async function startCloud(config: CloudConfig, deps: CloudDeps): Promise<
     const proxy = signing ? createProxy(config, { baseUrl, mcpUrl, store, validator, revocations, signing, metrics, logger, fetch: deps.fetch }) : undefined;
     if (proxy) routes.push(...proxy.routes);
     const idp = proxy?.idp;
+    if (idp) closers.push(async () => idp.close());
 
     let limit: RateLimitStep | undefined;
     if (config.rateLimit.enabled) {

@@ -327,6 +327,7 @@ const fakeIdp: IdpClient = {
   revoke: async () => true,
   warm: async () => {},
   status: () => ({ status: 'ok' }),
+  close: () => {},
 };
 
 describe('the OAuth proxy over HTTP', () => {

@@ -21,6 +21,8 @@ export interface IdpClientOptions {
   timeoutMs?: number;
   /** Discovery failures and recoveries; silent unless given. */
   logger?: Logger;
+  /** After a failed discovery, the first background retry (then doubled, up to 60 s); default 10 s. */
+  retryMs?: number;
 }
 
 /** What the IdP's token endpoint answered, as the proxy hands it on. */
@@ -60,6 +62,8 @@ export interface IdpClient {
   warm(): Promise<void>;
   /** Whether the IdP's metadata could be had (for readiness). */
   status(): { status: 'ok' | 'pending' | 'unavailable'; lastError?: string };
+  /** Stops the background retries. */
+  close(): void;
 }
 
 /** The IdP answered with an OAuth error (`invalid_grant`, …) or not at all. */
@@ -84,30 +88,45 @@ function groupsOf(claims: Record<string, unknown>): string[] | undefined {
 const isLoopbackHttp = (url: URL) => url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname);
 
 /**
- * Creates the client; the IdP is discovered on first use (and again after a failure, at most
- * every 10 s), so that the server starts while the IdP is down and readiness reports it.
+ * Creates the client; the IdP is discovered at `warm()` or on first use, so that the server starts
+ * while the IdP is down and readiness reports it. After a failure it is discovered again in the
+ * background (10 s, then doubled up to 60 s) until it answers, so readiness turns `ok` by itself
+ * when the IdP returns; a request may also try again, at most every `retryMs`.
  */
 export function createIdpClient(options: IdpClientOptions): IdpClient {
   let configuration: Promise<OpenId.Configuration> | undefined;
   let lastError: string | undefined;
   let failedAt = 0;
   let lib: typeof OpenId | undefined;
+  const firstRetryMs = options.retryMs ?? 10_000;
+  let retryMs = firstRetryMs;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
 
   async function config(): Promise<{ client: typeof OpenId; config: OpenId.Configuration }> {
     lib ??= await import('openid-client');
     const client = lib;
-    if (!configuration || (lastError !== undefined && Date.now() - failedAt > 10_000)) {
+    if (!configuration || (lastError !== undefined && Date.now() - failedAt >= firstRetryMs)) {
       const logger = options.logger ?? silentLogger;
       configuration = discover(client).then(
         (c) => {
           if (lastError !== undefined) logger.info('oauth proxy: the identity provider is reachable again', { event: 'oauth_idp_discovered', issuer: options.issuer });
           else logger.debug('oauth proxy: discovered the identity provider', { event: 'oauth_idp_discovered', issuer: options.issuer });
           lastError = undefined;
+          retryMs = firstRetryMs;
           return c;
         },
         (err: unknown) => {
           lastError = err instanceof Error ? err.message : String(err);
           failedAt = Date.now();
+          if (!closed && !retryTimer) {
+            retryTimer = setTimeout(() => {
+              retryTimer = undefined;
+              void config().catch(() => undefined);
+            }, retryMs);
+            retryTimer.unref();
+            retryMs = Math.min(retryMs * 2, 60_000);
+          }
           logger.warn('oauth proxy: could not discover the identity provider', { event: 'oauth_idp_discovery_failed', issuer: options.issuer, error: lastError });
           throw new IdpError(`could not discover the identity provider at ${options.issuer}: ${lastError}`, undefined, { cause: err });
         },
@@ -235,6 +254,11 @@ export function createIdpClient(options: IdpClientOptions): IdpClient {
       } catch (err) {
         throw failure('revoke the token', err);
       }
+    },
+    close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      retryTimer = undefined;
     },
     async warm() {
       await config().catch(() => undefined);
